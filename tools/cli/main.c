@@ -1,0 +1,78 @@
+/* bale — entry point and subcommand dispatch. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+#ifdef BALE_HAVE_CONVERT
+	{"convert", cmd_convert, cmd_convert_help, "convert a Hugging Face safetensors model to .bale (INT8/FP8)"},
+#endif
+	{"inspect", cmd_inspect, cmd_inspect_help, "show and verify the contents of a .bale file"},
+};
+static const size_t n_commands = sizeof commands / sizeof commands[0];
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: bale <command> [options]\n\n"
+		     "Run 8-bit LLMs on one GPU.\n\ncommands:\n");
+	for (size_t i = 0; i < n_commands; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "  %-10s %s\n", "help", "show help for a command (bale help CMD)");
+	fprintf(out, "\noptions:\n  -h, --help     show this help\n  -V, --version  show the version\n");
+}
+
+static const cli_command *find_command(const char *name)
+{
+	for (size_t i = 0; i < n_commands; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "bale %s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	const char *c = argv[1];
+	if (!strcmp(c, "-h") || !strcmp(c, "--help")) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (!strcmp(c, "-V") || !strcmp(c, "--version") || !strcmp(c, "version")) {
+		printf("bale %s (format %d.%d)\n", BALE_VERSION, 1, 0);
+		return CLI_OK;
+	}
+	if (!strcmp(c, "help")) {
+		if (argc < 3) {
+			usage(stdout);
+			return CLI_OK;
+		}
+		const cli_command *h = find_command(argv[2]);
+		if (!h) {
+			fprintf(stderr, "bale: unknown command '%s' (see 'bale --help')\n", argv[2]);
+			return CLI_USAGE;
+		}
+		h->help(stdout);
+		return CLI_OK;
+	}
+	const cli_command *cmd = find_command(c);
+	if (!cmd) {
+		fprintf(stderr, "bale: unknown command '%s' (see 'bale --help')\n", c);
+		return CLI_USAGE;
+	}
+	return cmd->run(argc - 1, argv + 1);
+}
