@@ -75,9 +75,12 @@ typedef struct {
  * exact end). `base_offset` is the section's file offset, used in error messages. On success
  * *out owns its arrays (free with fmt_tok_free) and borrows strings from `data`. */
 fmt_status fmt_tok_decode(const void *data, size_t n, uint64_t base_offset, fmt_tok **out, fmt_error *err);
-void fmt_tok_free(fmt_tok *t); /* accepts NULL */
+/* Frees `tokens`, `merges`, `added` (malloc'ed) and `t` itself, never the strings; accepts NULL. */
+void fmt_tok_free(fmt_tok *t);
 
-/* Encodes a description into a malloc'ed section (caller frees). Validates the same rules. */
+/* Encodes a description into a malloc'ed section (caller frees). Validates the same rules by
+ * decoding its own output (messages start "encode: "; err->offset is UINT64_MAX). Only the fields
+ * a step kind uses are written; the others are ignored. Deterministic. */
 fmt_status fmt_tok_encode(const fmt_tok *t, uint8_t **out, size_t *out_len, fmt_error *err);
 
 #ifdef __cplusplus
