@@ -18,12 +18,20 @@ typedef enum {
 	CV_Q_FP8_ROW,    /* F8_E4M3, scheme ROW */
 } cv_qkind;
 
-/* Error statistics of dequant(quant(w)) − w, accumulated in double. */
+/* Exact accumulator width: bit b weighs 2^(b−1074), enough for any sum of 2^64 row sums of
+ * finite-f32 data (each < 2^362). */
+#define CV_XACC_LIMBS 33
+
+/* Error statistics of dequant(quant(w)) − w (SPEC §6.4): per row, binary64 sums in element
+ * order; the row sums are then added exactly, so merging per-call statistics gives the same
+ * bits for any split of the rows and any merge order. */
 typedef struct {
-	double sum_sq_err;  /* Σ (dq − w)² */
-	double sum_sq_src;  /* Σ w² */
+	double sum_sq_err;  /* Σ (dq − w)², exact sum of the row sums rounded to binary64 */
+	double sum_sq_src;  /* Σ w², likewise */
 	double max_abs_err; /* max |dq − w| */
 	uint64_t n;
+	uint64_t xacc_err[CV_XACC_LIMBS]; /* private: the exact sums behind the two doubles */
+	uint64_t xacc_src[CV_XACC_LIMBS];
 } cv_qstats;
 
 /* Source element types of safetensors we accept. */
@@ -40,9 +48,11 @@ const char *cv_qkind_name(cv_qkind k, uint32_t group); /* "int8", "int8-g128", "
 
 /* Quantizes `rows` rows of `cols` values (row-major src). `codes` receives rows*cols elements of
  * cv_qkind_dtype(k) (little-endian for F16/BF16/F32); `scales` receives rows*groups f32
- * (groups = 1 for ROW, cols/group for GROUP; unused for float kinds, may be NULL). `st` is
- * reset, then filled. Returns 0, or -1 on bad arguments (cols not a multiple of group, group
- * not 32/64/128, F16 overflow to inf). */
+ * (groups = 1 for ROW, cols/group for GROUP; unused for float kinds, may be NULL). `group` is
+ * read only for CV_Q_INT8_GROUP. `st` is reset, then filled; NULL skips the statistics (about
+ * twice as fast). Returns 0, or -1 on bad arguments (cols 0 or not a multiple of group, group
+ * not 32/64/128, NaN/Inf in src, F16/BF16 overflow to inf); after -1 the outputs are partial
+ * and `st` is reset. */
 int cv_quantize_rows(cv_qkind k, uint32_t group, const float *src, uint64_t rows, uint64_t cols,
 		     void *codes, float *scales, cv_qstats *st);
 
