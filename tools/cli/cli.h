@@ -18,6 +18,8 @@ typedef struct {
 
 int cmd_inspect(int argc, char **argv);
 void cmd_inspect_help(FILE *out);
+int cmd_tokenize(int argc, char **argv);
+void cmd_tokenize_help(FILE *out);
 #ifdef BALE_HAVE_CONVERT
 int cmd_convert(int argc, char **argv);
 void cmd_convert_help(FILE *out);

@@ -10,6 +10,7 @@ static const cli_command commands[] = {
 	{"convert", cmd_convert, cmd_convert_help, "convert a Hugging Face safetensors model to .bale (INT8/FP8)"},
 #endif
 	{"inspect", cmd_inspect, cmd_inspect_help, "show and verify the contents of a .bale file"},
+	{"tokenize", cmd_tokenize, cmd_tokenize_help, "encode text to token ids, or decode ids to text"},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 
