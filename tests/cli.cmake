@@ -1,0 +1,3 @@
+# The bale CLI as users run it (shell scripts driving build/bale).
+bale_add_script_test(NAME test_inspect_cli SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cli/test_inspect_cli.sh LABELS e2e)
+bale_add_script_test(NAME test_tokenize_cli SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cli/test_tokenize_cli.sh LABELS e2e)
