@@ -199,8 +199,9 @@ static void print_summary(const args *a, const cv_result *r)
 	char b[32], s[32];
 	cli_format_bytes(r->out_bytes, b, sizeof b);
 	cli_format_bytes(r->src_bytes, s, sizeof s);
-	fprintf(stderr, "wrote %s: %s from %s of tensors in %.2f s (%.2f GB/s, %d threads)\n", a->out, b, s, r->seconds,
-		r->seconds > 0 ? (double)r->src_bytes / r->seconds / 1e9 : 0.0, r->n_threads);
+	fprintf(stderr, "wrote %s: %s from %s of tensors in %.2f s (tensors %.2f s, %.2f GB/s, %d threads)\n", a->out, b,
+		s, r->seconds, r->tensor_seconds, r->tensor_seconds > 0 ? (double)r->src_bytes / r->tensor_seconds / 1e9 : 0.0,
+		r->n_threads);
 	for (size_t i = 0; i < r->n_totals; i++) {
 		cli_format_bytes(r->totals[i].bytes, b, sizeof b);
 		fprintf(stderr, "  %-10s %5llu tensors %14llu params %12s\n", r->totals[i].type,
@@ -228,8 +229,9 @@ static void print_json(const args *a, const cv_result *r)
 		else
 			putchar(*p);
 	}
-	printf("\", \"out_bytes\": %llu, \"src_bytes\": %llu, \"seconds\": %.3f, \"threads\": %d, \"skipped\": %zu,\n",
-	       (unsigned long long)r->out_bytes, (unsigned long long)r->src_bytes, r->seconds, r->n_threads, r->n_skipped);
+	printf("\", \"out_bytes\": %llu, \"src_bytes\": %llu, \"seconds\": %.3f, \"tensor_seconds\": %.3f, \"threads\": %d, "
+	       "\"skipped\": %zu,\n", (unsigned long long)r->out_bytes, (unsigned long long)r->src_bytes, r->seconds,
+	       r->tensor_seconds, r->n_threads, r->n_skipped);
 	printf(" \"types\": [");
 	for (size_t i = 0; i < r->n_totals; i++)
 		printf("%s{\"type\": \"%s\", \"tensors\": %llu, \"params\": %llu, \"bytes\": %llu}", i ? ", " : "",
