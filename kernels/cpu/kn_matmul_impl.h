@@ -1,0 +1,17 @@
+/* Internal to kernels/cpu: the per-row kernels the matmul driver dispatches to. */
+#ifndef BALE_KN_MATMUL_IMPL_H
+#define BALE_KN_MATMUL_IMPL_H
+
+#include "kn_cpu.h"
+
+/* Σ_c x[c] · dequant(W[r][c]) for one row; `lut` is the 256-entry E4M3 table (F8 only). */
+typedef float (*kn_rowdot_fn)(const kn_weight *w, size_t r, const float *x, const float *lut);
+/* Σ a[i]·b[i] */
+typedef float (*kn_dot_fn)(const float *a, const float *b, size_t n);
+
+kn_rowdot_fn kn_rowdot_scalar(const kn_weight *w);
+kn_rowdot_fn kn_rowdot_avx2(const kn_weight *w); /* NULL when the type has no AVX2 kernel */
+float kn_dot_scalar(const float *a, const float *b, size_t n);
+float kn_dot_avx2(const float *a, const float *b, size_t n);
+
+#endif
