@@ -16,7 +16,9 @@
 
 #define WBUF_BYTES ((size_t)2 << 20)
 #define N_KV_KINDS 8
-#define ZSTD_LEVEL 19
+/* Level 9: level 19 saves 17% on an 11 MB tokenizer.json but costs ~30 s on two cores, which would
+ * dominate a whole 8B conversion. */
+#define ZSTD_LEVEL 9
 
 typedef unsigned long long ull;
 

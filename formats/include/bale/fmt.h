@@ -322,7 +322,7 @@ fmt_status fmt_writer_add_tensor(fmt_writer *w, const fmt_tensor_desc *d, const 
 fmt_kvbuild *fmt_writer_kv(fmt_writer *w, fmt_section_kind kind); /* META, CHAT_TEMPLATES, GENERATION, PROVENANCE */
 /* Raw section (e.g. TOKENIZER from fmt_tok_encode); copies the bytes. */
 fmt_status fmt_writer_set_section(fmt_writer *w, uint32_t kind, const void *bytes, size_t n, fmt_error *err);
-/* Embedded file, compressed with zstd level 19. */
+/* Embedded file, compressed with zstd level 9. */
 fmt_status fmt_writer_add_file(fmt_writer *w, const char *name, const void *bytes, size_t n, fmt_error *err);
 
 fmt_status fmt_writer_finish(fmt_writer *w, fmt_error *err);
