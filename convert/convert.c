@@ -421,7 +421,9 @@ static int stream(pipe_t *p, fmt_writer *w, src_hash *hs, const cv_options *o, u
 				     .scheme = cv_qkind_scheme(j->rc.kind), .n_dims = j->ex->n_dims,
 				     .group_size = j->rc.kind == CV_Q_INT8_GROUP ? j->rc.group : 0};
 		for (uint32_t k = 0; k < FMT_MAX_DIMS; k++)
-			d.dims[k] = k < j->ex->n_dims ? j->ex->dims[k] : 1; /* unused dims are 1 (SPEC §6) */
+			d.dims[k] = 1; /* unused dims are 1 (SPEC §6) */
+		for (uint32_t k = 0; k < j->ex->n_dims && k < sizeof j->ex->dims / sizeof j->ex->dims[0]; k++)
+			d.dims[k] = j->ex->dims[k];
 		if (fmt_writer_begin_tensor(w, &d, &fe) != FMT_OK)
 			return fail_fmt(err, j->ex->name, &fe);
 		float *scales = NULL;

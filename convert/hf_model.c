@@ -414,7 +414,7 @@ int cv_hf_write_generation(const char *json, size_t len, const char *path, fmt_k
 		double lo, hi;
 	} fl[] = {{"temperature", 0, 1e4}, {"top_p", 0, 1}, {"min_p", 0, 1}, {"repetition_penalty", 0, 1e4}};
 	for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) {
-		double d;
+		double d = 0;
 		int r = get_num(o, fl[i].key, false, fl[i].lo, false, fl[i].hi, &d, path, err);
 		if (r < 0)
 			goto out;

@@ -386,7 +386,7 @@ static int parse_pre(pstate *s, json_t *j, const char *path, int depth)
 		}
 		return 0;
 	}
-	bool b1, b2, b3;
+	bool b1 = false, b2 = false, b3 = false;
 	if (!strcmp(type, "Split")) {
 		fmt_tok_step *st = new_step(s, &s->t->n_pre, s->t->pre, path);
 		if (!st)
@@ -628,7 +628,7 @@ static int parse_model(pstate *s, json_t *root)
 		if (len)
 			return fail(c, "model.%s \"%.*s\" is not supported (only empty)", affix[i], SHOW(len), str);
 	}
-	bool b;
+	bool b = false;
 	if (get_bool(c, m, "ignore_merges", "model", false, &b))
 		return -1;
 	t->flags |= b ? FMT_TOKF_IGNORE_MERGES : 0;
@@ -722,7 +722,7 @@ static int parse_model(pstate *s, json_t *root)
 		} fl[] = {{"special", FMT_ADDED_SPECIAL}, {"lstrip", FMT_ADDED_LSTRIP}, {"rstrip", FMT_ADDED_RSTRIP},
 			  {"single_word", FMT_ADDED_SINGLE_WORD}, {"normalized", FMT_ADDED_NORMALIZED}};
 		for (size_t k = 0; k < sizeof fl / sizeof fl[0]; k++) {
-			bool b2;
+			bool b2 = false;
 			if (get_bool(c, a, fl[k].key, path, false, &b2))
 				return -1;
 			ad->flags |= b2 ? fl[k].bit : 0;

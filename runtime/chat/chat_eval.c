@@ -271,7 +271,7 @@ static bool do_slice(rctx *R, const node *at, cv obj, const cv *s0, const cv *s1
 			return false;
 	} else
 		items = obj.u.l;
-	int64_t len = (int64_t)items->n, a, b, st_;
+	int64_t len = (int64_t)items->n, a = 0, b = 0, st_ = 1;
 	if (!slice_bounds(R, at, s0, s1, st, len, &a, &b, &st_))
 		return false;
 	cv_list *res = cv_list_new(R->a, 0);

@@ -105,7 +105,7 @@ rt_status rt_config_from_meta(const fmt_kvlist *l, rt_config *c, rt_error *err)
 	static const char *const archs[] = {"qwen3", "qwen2", "llama"};
 	static const char *const acts[] = {"silu"};
 	static const char *const ropes[] = {"none", "linear", "yarn", "llama3"}; /* kn_rope_type order */
-	size_t idx;
+	size_t idx = 0;
 	TRY(get_enum(l, "general.architecture", archs, 3, &idx, err));
 	c->arch = (rt_arch)idx;
 	TRY(get_enum(l, "model.act", acts, 1, &idx, err));
