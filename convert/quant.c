@@ -14,6 +14,16 @@
 #define MAGIC_RNE 12582912.0f
 #define MAGIC_RNE_BITS 0x4B400000u
 
+/* The hot loops are compiled twice, for baseline x86-64 and for AVX2 (picked at load time):
+ * baseline SSE2 has no packed 32-bit max or float→int conversions with the widths we need, so
+ * -O2 code for it stays mostly scalar. Lanes never interact and FMA is not enabled, so both
+ * versions compute bit-identical results. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define CV_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define CV_HOT
+#endif
+
 #define F32_EXP_MASK 0x7F800000u
 #define F32_ABS_MASK 0x7FFFFFFFu
 
@@ -61,7 +71,7 @@ static inline float f16_widen(uint16_t h)
 	return e ? normal : sub;
 }
 
-int cv_src_to_f32(cv_src_dtype t, const void *src, size_t n, float *dst, size_t *bad_index)
+CV_HOT int cv_src_to_f32(cv_src_dtype t, const void *src, size_t n, float *dst, size_t *bad_index)
 {
 	if (n == 0)
 		return 0;
@@ -79,13 +89,21 @@ int cv_src_to_f32(cv_src_dtype t, const void *src, size_t n, float *dst, size_t 
 			bad |= (f2u(dst[i]) & F32_EXP_MASK) == F32_EXP_MASK;
 		break;
 	}
-	case CV_SRC_BF16:
-		for (size_t i = 0; i < n; i++) {
+	case CV_SRC_BF16: {
+		size_t i = 0;
+		for (; i + 16 <= n; i += 16)
+			for (unsigned j = 0; j < 16; j++) {
+				uint16_t h = load_u16le(p + 2 * (i + j));
+				bad |= (h & 0x7F80u) == 0x7F80u;
+				dst[i + j] = bf16_widen(h);
+			}
+		for (; i < n; i++) {
 			uint16_t h = load_u16le(p + 2 * i);
 			bad |= (h & 0x7F80u) == 0x7F80u;
 			dst[i] = bf16_widen(h);
 		}
 		break;
+	}
 	case CV_SRC_F16:
 		for (size_t i = 0; i < n; i++) {
 			uint16_t h = load_u16le(p + 2 * i);
@@ -350,7 +368,7 @@ static inline uint16_t bf16_encode(float w, uint32_t *ovf)
 
 /* Largest |w| of n values as f32 bits; ≥ 0x7F800000 means a NaN or Inf is present. Integer max
  * on the magnitude bits orders finite floats exactly. */
-static int32_t amax_bits(const float *restrict w, uint64_t n)
+CV_HOT static int32_t amax_bits(const float *restrict w, uint64_t n)
 {
 	int32_t m[BLK] = {0};
 	uint64_t i = 0;
@@ -370,7 +388,7 @@ static int32_t amax_bits(const float *restrict w, uint64_t n)
 	return r;
 }
 
-static void i8_encode_n(const float *restrict w, uint64_t n, float s, int8_t *restrict q)
+CV_HOT static void i8_encode_n(const float *restrict w, uint64_t n, float s, int8_t *restrict q)
 {
 	uint64_t i = 0;
 	for (; i + BLK <= n; i += BLK)
@@ -380,7 +398,7 @@ static void i8_encode_n(const float *restrict w, uint64_t n, float s, int8_t *re
 		q[i] = i8_encode(w[i], s);
 }
 
-static void e4m3_encode_n(const float *restrict w, uint64_t n, float s, uint8_t *restrict q)
+CV_HOT static void e4m3_encode_n(const float *restrict w, uint64_t n, float s, uint8_t *restrict q)
 {
 	uint64_t i = 0;
 	for (; i + BLK <= n; i += BLK)
@@ -391,7 +409,7 @@ static void e4m3_encode_n(const float *restrict w, uint64_t n, float s, uint8_t 
 }
 
 /* Returns nonzero when some value overflows to infinity. */
-static uint32_t f16_encode_n(const float *restrict w, uint64_t n, uint8_t *restrict out)
+CV_HOT static uint32_t f16_encode_n(const float *restrict w, uint64_t n, uint8_t *restrict out)
 {
 	uint32_t ovf = 0;
 	uint64_t i = 0;
@@ -403,7 +421,7 @@ static uint32_t f16_encode_n(const float *restrict w, uint64_t n, uint8_t *restr
 	return ovf;
 }
 
-static uint32_t bf16_encode_n(const float *restrict w, uint64_t n, uint8_t *restrict out)
+CV_HOT static uint32_t bf16_encode_n(const float *restrict w, uint64_t n, uint8_t *restrict out)
 {
 	uint32_t ovf = 0;
 	uint64_t i = 0;
@@ -484,7 +502,7 @@ DEFINE_STATS(stats_f16, DQ_F16)
 DEFINE_STATS(stats_bf16, DQ_BF16)
 DEFINE_STATS(stats_f32, DQ_F32)
 
-static void i8_row(const float *w, uint64_t cols, uint64_t seg, int8_t *q, float *scales,
+CV_HOT static void i8_row(const float *w, uint64_t cols, uint64_t seg, int8_t *q, float *scales,
 		   row_acc *ra)
 {
 	for (uint64_t g = 0; g < cols; g += seg) {
@@ -502,7 +520,7 @@ static void i8_row(const float *w, uint64_t cols, uint64_t seg, int8_t *q, float
 	}
 }
 
-static void fp8_row(const float *w, uint64_t cols, uint8_t *q, float *scale, row_acc *ra)
+CV_HOT static void fp8_row(const float *w, uint64_t cols, uint8_t *q, float *scale, row_acc *ra)
 {
 	float amax = u2f((uint32_t)amax_bits(w, cols));
 	float s = amax / 448.0f;
@@ -540,7 +558,7 @@ static void f32_row(const float *w, uint64_t cols, uint8_t *out, row_acc *ra)
 		stats_f32(ra, w, out, cols, 0);
 }
 
-int cv_quantize_rows(cv_qkind k, uint32_t group, const float *src, uint64_t rows, uint64_t cols,
+CV_HOT int cv_quantize_rows(cv_qkind k, uint32_t group, const float *src, uint64_t rows, uint64_t cols,
 		     void *codes, float *scales, cv_qstats *st)
 {
 	if (st)
