@@ -4,6 +4,18 @@
 
 #include "chat_impl.h"
 
+/* The evaluator's rt_* helpers are linked into the same programs as the model runtime (rt_
+ * prefix, runtime/model); these names keep the two apart. */
+#define rt_fail chat_rt_fail
+#define rt_undef chat_rt_undef
+#define rt_oom chat_rt_oom
+#define rt_hint chat_rt_hint
+#define rt_tostr chat_rt_tostr
+#define rt_iter_list chat_rt_iter_list
+#define rt_getattr chat_rt_getattr
+#define rt_getitem chat_rt_getitem
+#define rt_compare chat_rt_compare
+
 typedef struct chat_var {
 	const char *p;
 	size_t n;

@@ -20,6 +20,14 @@ int cmd_inspect(int argc, char **argv);
 void cmd_inspect_help(FILE *out);
 int cmd_tokenize(int argc, char **argv);
 void cmd_tokenize_help(FILE *out);
+int cmd_run(int argc, char **argv);
+void cmd_run_help(FILE *out);
+int cmd_chat(int argc, char **argv);
+void cmd_chat_help(FILE *out);
+int cmd_logits(int argc, char **argv);
+void cmd_logits_help(FILE *out);
+int cmd_bench(int argc, char **argv);
+void cmd_bench_help(FILE *out);
 #ifdef BALE_HAVE_CONVERT
 int cmd_convert(int argc, char **argv);
 void cmd_convert_help(FILE *out);

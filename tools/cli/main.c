@@ -11,6 +11,10 @@ static const cli_command commands[] = {
 #endif
 	{"inspect", cmd_inspect, cmd_inspect_help, "show and verify the contents of a .bale file"},
 	{"tokenize", cmd_tokenize, cmd_tokenize_help, "encode text to token ids, or decode ids to text"},
+	{"run", cmd_run, cmd_run_help, "generate an answer to one prompt"},
+	{"chat", cmd_chat, cmd_chat_help, "interactive multi-turn chat"},
+	{"logits", cmd_logits, cmd_logits_help, "write the raw logits of a token sequence (parity checks)"},
+	{"bench", cmd_bench, cmd_bench_help, "measure prefill/decode speed and memory bandwidth"},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 

@@ -1,0 +1,7 @@
+# Generation runtime (runtime/gen, gen_) and the commands built on it (run, chat, logits, bench).
+if(TARGET bale_gen)
+  bale_add_test(NAME test_gen SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/gen/test_gen.c
+    LIBS bale_gen PkgConfig::JANSSON m LABELS e2e)
+  add_dependencies(test_gen bale)
+  bale_add_script_test(NAME test_run_cli SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cli/test_run_cli.sh LABELS e2e)
+endif()
