@@ -18,7 +18,7 @@ static bool mkstr(rctx *R, const node *at, const char *p, size_t n, cv *out)
 {
 	char *q = chat_arena_strdup(R->a, p, n);
 	if (!q)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	*out = cv_str(q, n);
 	return true;
 }
@@ -28,8 +28,8 @@ static bool need_str(rctx *R, const node *at, const cv *v, const char *what)
 	if (v && v->t == CV_STR)
 		return true;
 	if (v && v->t == CV_UNDEF)
-		return rt_undef(R, at, *v);
-	return rt_fail(R, at, CHAT_ERR_RUNTIME, "%s must be str, not %s", what, v ? cv_type_name(*v) : "nothing");
+		return chat_undef_at(R, at, *v);
+	return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "%s must be str, not %s", what, v ? cv_type_name(*v) : "nothing");
 }
 
 /* decodes one UTF-8 code point (invalid bytes come back as themselves) */
@@ -99,10 +99,10 @@ static bool map_case(rctx *R, const node *at, cv s, int mode, cv *out)
 {
 	size_t cap;
 	if (__builtin_mul_overflow(s.u.s.n, (size_t)4, &cap))
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	char *d = chat_arena_alloc(R->a, cap + 1);
 	if (!d)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	size_t i = 0, o = 0, l;
 	bool prev_cased = false, first = true;
 	while (i < s.u.s.n) {
@@ -179,7 +179,7 @@ static bool do_replace(rctx *R, const node *at, cv s, const cv *old, const cv *n
 	chat_buf_put(&b, s.u.s.p + pos, s.u.s.n - pos);
 	if (b.over || b.oom) {
 		free(b.p);
-		return b.over ? rt_fail(R, at, CHAT_ERR_LIMIT, "string too long") : rt_oom(R, at);
+		return b.over ? chat_fail_at(R, at, CHAT_ERR_LIMIT, "string too long") : chat_oom_at(R, at);
 	}
 	bool ok = mkstr(R, at, b.p ? b.p : "", b.n, out);
 	free(b.p);
@@ -191,7 +191,7 @@ static bool do_split(rctx *R, const node *at, cv s, const cv *sep, const cv *max
 	int64_t maxs = maxsplit && maxsplit->t == CV_INT ? maxsplit->u.i : -1;
 	cv_list *l = cv_list_new(R->a, 0);
 	if (!l)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	if (!sep || sep->t == CV_NONE) {
 		size_t i = 0, len;
 		int64_t cnt = 0;
@@ -206,30 +206,30 @@ static bool do_split(rctx *R, const node *at, cv s, const cv *sep, const cv *max
 				cv rest = cv_str(s.u.s.p + st, s.u.s.n - st);
 				strip_range(rest, NULL, 2, &b, &e);
 				if (!cv_list_push(R->a, l, cv_str(rest.u.s.p, e)))
-					return rt_oom(R, at);
+					return chat_oom_at(R, at);
 				break;
 			}
 			while (i < s.u.s.n && !py_space(dec(s.u.s.p, s.u.s.n, i, &len)))
 				i += len;
 			if (!cv_list_push(R->a, l, cv_str(s.u.s.p + st, i - st)))
-				return rt_oom(R, at);
+				return chat_oom_at(R, at);
 			cnt++;
 		}
 	} else {
 		if (!need_str(R, at, sep, "separator"))
 			return false;
 		if (sep->u.s.n == 0)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "empty separator");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "empty separator");
 		size_t pos = 0, hit;
 		int64_t cnt = 0;
 		while ((maxs < 0 || cnt < maxs) && str_find(s, *sep, pos, &hit)) {
 			if (!cv_list_push(R->a, l, cv_str(s.u.s.p + pos, hit - pos)))
-				return rt_oom(R, at);
+				return chat_oom_at(R, at);
 			pos = hit + sep->u.s.n;
 			cnt++;
 		}
 		if (!cv_list_push(R->a, l, cv_str(s.u.s.p + pos, s.u.s.n - pos)))
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 	}
 	out->t = CV_LIST;
 	out->u.l = l;
@@ -239,16 +239,16 @@ static bool do_split(rctx *R, const node *at, cv s, const cv *sep, const cv *max
 static bool do_join(rctx *R, const node *at, cv seq, const cv *sep, const cv *attr, cv *out)
 {
 	cv_list *items;
-	if (!rt_iter_list(R, at, seq, &items))
+	if (!chat_iter_list_at(R, at, seq, &items))
 		return false;
 	if (sep && sep->t != CV_STR && !need_str(R, at, sep, "join separator"))
 		return false;
 	chat_buf b = {.limit = R->lim.max_output};
 	for (size_t i = 0; i < items->n; i++) {
 		cv v = items->v[i], s;
-		if (attr && !rt_getattr(R, at, v, attr->u.s.p, attr->u.s.n, &v))
+		if (attr && !chat_getattr_at(R, at, v, attr->u.s.p, attr->u.s.n, &v))
 			break;
-		if (!rt_tostr(R, at, v, &s))
+		if (!chat_tostr_at(R, at, v, &s))
 			break;
 		if (i && sep)
 			chat_buf_put(&b, sep->u.s.p, sep->u.s.n);
@@ -258,7 +258,7 @@ static bool do_join(rctx *R, const node *at, cv seq, const cv *sep, const cv *at
 		free(b.p);
 		if (R->failed)
 			return false;
-		return b.over ? rt_fail(R, at, CHAT_ERR_LIMIT, "string too long") : rt_oom(R, at);
+		return b.over ? chat_fail_at(R, at, CHAT_ERR_LIMIT, "string too long") : chat_oom_at(R, at);
 	}
 	bool ok = mkstr(R, at, b.p ? b.p : "", b.n, out);
 	free(b.p);
@@ -267,9 +267,9 @@ static bool do_join(rctx *R, const node *at, cv seq, const cv *sep, const cv *at
 
 static bool do_tojson(rctx *R, const node *at, cv v, const chat_args *A, cv *out)
 {
-	const cv *ind = arg_get(A, 0, "indent");
-	const cv *seps = arg_get(A, 99, "separators");
-	const cv *sk = arg_get(A, 99, "sort_keys");
+	const cv *ind = chat_arg_get(A, 0, "indent");
+	const cv *seps = chat_arg_get(A, 99, "separators");
+	const cv *sk = chat_arg_get(A, 99, "sort_keys");
 	int indent = -1;
 	char ibuf[64] = "";
 	const char *istr = ibuf;
@@ -281,27 +281,27 @@ static bool do_tojson(rctx *R, const node *at, cv v, const chat_args *A, cv *out
 		indent = 0;
 		istr = chat_arena_strdup(R->a, ind->u.s.p, ind->u.s.n);
 		if (!istr)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 	} else if (ind && ind->t != CV_NONE)
-		return rt_fail(R, at, CHAT_ERR_RUNTIME, "tojson: indent must be an int or str");
+		return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "tojson: indent must be an int or str");
 	const char *item_sep = NULL, *key_sep = NULL;
 	if (seps && seps->t == CV_LIST) {
 		if (seps->u.l->n != 2 || seps->u.l->v[0].t != CV_STR || seps->u.l->v[1].t != CV_STR)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "tojson: separators must be two strings");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "tojson: separators must be two strings");
 		item_sep = chat_arena_strdup(R->a, seps->u.l->v[0].u.s.p, seps->u.l->v[0].u.s.n);
 		key_sep = chat_arena_strdup(R->a, seps->u.l->v[1].u.s.p, seps->u.l->v[1].u.s.n);
 		if (!item_sep || !key_sep)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 	}
 	chat_buf b = {.limit = R->lim.max_output};
 	cv bad = cv_none();
 	if (!cv_write_json(&b, v, indent, istr, item_sep, key_sep, sk && cv_truthy(*sk), 0, &bad)) {
 		free(b.p);
 		if (b.over)
-			return rt_fail(R, at, CHAT_ERR_LIMIT, "tojson: output too large or nested too deeply");
+			return chat_fail_at(R, at, CHAT_ERR_LIMIT, "tojson: output too large or nested too deeply");
 		if (b.oom)
-			return rt_oom(R, at);
-		return rt_fail(R, at, CHAT_ERR_RUNTIME, "Object of type %s is not JSON serializable", cv_type_name(bad));
+			return chat_oom_at(R, at);
+		return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "Object of type %s is not JSON serializable", cv_type_name(bad));
 	}
 	bool ok = mkstr(R, at, b.p ? b.p : "", b.n, out);
 	free(b.p);
@@ -447,17 +447,17 @@ static bool sort_pairs(rctx *R, const node *at, sort_ctx *S, cv *k, cv *v, size_
 {
 	cv *tk = chat_arena_alloc(R->a, (n + 1) * sizeof(cv)), *tv = chat_arena_alloc(R->a, (n + 1) * sizeof(cv));
 	if (!tk || !tv)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	stable_sort(S, k, v, tk, tv, n);
 	if (S->err)
-		return rt_fail(R, at, CHAT_ERR_RUNTIME, "sort: values are not comparable");
+		return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "sort: values are not comparable");
 	return true;
 }
 
 static bool mklist(rctx *R, const node *at, cv_list *l, cv *out)
 {
 	if (!l)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	out->t = CV_LIST;
 	out->u.l = l;
 	return true;
@@ -475,7 +475,7 @@ static bool attr_path(rctx *R, const node *at, cv v, cv path, cv *out)
 			*out = v;
 			return true;
 		}
-		if (!rt_getattr(R, at, v, path.u.s.p + i, j - i, &v))
+		if (!chat_getattr_at(R, at, v, path.u.s.p + i, j - i, &v))
 			return false;
 		if (j >= path.u.s.n)
 			break;
@@ -487,7 +487,7 @@ static bool attr_path(rctx *R, const node *at, cv v, cv path, cv *out)
 
 bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v, const chat_args *A, cv *out)
 {
-	const cv *a0 = arg_get(A, 0, NULL), *a1 = arg_get(A, 1, NULL);
+	const cv *a0 = chat_arg_get(A, 0, NULL), *a1 = chat_arg_get(A, 1, NULL);
 	if (nm(name, n, "tojson"))
 		return do_tojson(R, at, v, A, out);
 	if (nm(name, n, "safe")) {
@@ -501,26 +501,26 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 		case CV_DICT:
 		case CV_NS: *out = cv_int((int64_t)v.u.d->n); return true;
 		case CV_UNDEF: *out = cv_int(0); return true;
-		default: return rt_fail(R, at, CHAT_ERR_RUNTIME, "object of type '%s' has no len()", cv_type_name(v));
+		default: return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "object of type '%s' has no len()", cv_type_name(v));
 		}
 	}
 	if (nm(name, n, "default") || nm(name, n, "d")) {
-		const cv *def = arg_get(A, 0, "default_value"), *boolean = arg_get(A, 1, "boolean");
+		const cv *def = chat_arg_get(A, 0, "default_value"), *boolean = chat_arg_get(A, 1, "boolean");
 		bool use = v.t == CV_UNDEF || (boolean && cv_truthy(*boolean) && !cv_truthy(v));
 		*out = use ? (def ? *def : cv_str("", 0)) : v;
 		return true;
 	}
 	if (nm(name, n, "string")) {
-		return rt_tostr(R, at, v, out);
+		return chat_tostr_at(R, at, v, out);
 	}
 	if (nm(name, n, "trim") || nm(name, n, "upper") || nm(name, n, "lower") || nm(name, n, "capitalize") ||
 	    nm(name, n, "title") || nm(name, n, "replace") || nm(name, n, "wordcount") || nm(name, n, "indent")) {
 		cv s;
-		if (!rt_tostr(R, at, v, &s))
+		if (!chat_tostr_at(R, at, v, &s))
 			return false;
 		if (nm(name, n, "trim")) {
 			size_t b, e;
-			const cv *chars = arg_get(A, 0, "chars");
+			const cv *chars = chat_arg_get(A, 0, "chars");
 			if (chars && chars->t != CV_NONE && !need_str(R, at, chars, "trim chars"))
 				return false;
 			strip_range(s, chars, 3, &b, &e);
@@ -528,7 +528,7 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 			return true;
 		}
 		if (nm(name, n, "replace"))
-			return do_replace(R, at, s, a0, a1, arg_get(A, 2, "count"), out);
+			return do_replace(R, at, s, a0, a1, chat_arg_get(A, 2, "count"), out);
 		if (nm(name, n, "wordcount")) {
 			cv parts;
 			if (!do_split(R, at, s, NULL, NULL, &parts))
@@ -537,8 +537,8 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 			return true;
 		}
 		if (nm(name, n, "indent")) {
-			const cv *w = arg_get(A, 0, "width"), *first = arg_get(A, 1, "first"),
-				 *blank = arg_get(A, 2, "blank");
+			const cv *w = chat_arg_get(A, 0, "width"), *first = chat_arg_get(A, 1, "first"),
+				 *blank = chat_arg_get(A, 2, "blank");
 			char pad[64] = "    ";
 			const char *padp = pad;
 			size_t padn = 4;
@@ -562,19 +562,19 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 				chat_buf_put(&b, padp, padn);
 			bool ok = !(b.over || b.oom) && mkstr(R, at, b.p ? b.p : "", b.n, out);
 			free(b.p);
-			return ok ? true : rt_fail(R, at, CHAT_ERR_LIMIT, "string too long");
+			return ok ? true : chat_fail_at(R, at, CHAT_ERR_LIMIT, "string too long");
 		}
 		int mode = nm(name, n, "lower") ? 0 : nm(name, n, "upper") ? 1 : nm(name, n, "title") ? 2 : 3;
 		return map_case(R, at, s, mode, out);
 	}
 	if (nm(name, n, "join"))
-		return do_join(R, at, v, arg_get(A, 0, "d"), arg_get(A, 1, "attribute"), out);
+		return do_join(R, at, v, chat_arg_get(A, 0, "d"), chat_arg_get(A, 1, "attribute"), out);
 	if (nm(name, n, "first") || nm(name, n, "last")) {
 		cv_list *l;
-		if (!rt_iter_list(R, at, v, &l))
+		if (!chat_iter_list_at(R, at, v, &l))
 			return false;
 		if (l->n == 0)
-			*out = rt_hint(R, "No %s item, sequence was empty.", nm(name, n, "first") ? "first" : "last");
+			*out = chat_hint_at(R, "No %s item, sequence was empty.", nm(name, n, "first") ? "first" : "last");
 		else
 			*out = nm(name, n, "first") ? l->v[0] : l->v[l->n - 1];
 		return !R->failed;
@@ -583,15 +583,15 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 		if (v.t == CV_UNDEF)
 			return mklist(R, at, cv_list_new(R->a, 0), out);
 		if (v.t != CV_DICT)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "Can only get item pairs from a mapping.");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "Can only get item pairs from a mapping.");
 		cv_list *l = cv_list_new(R->a, v.u.d->n);
 		cv *keys = chat_arena_alloc(R->a, (v.u.d->n + 1) * sizeof(cv));
 		if (!l || !keys)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		for (size_t i = 0; i < v.u.d->n; i++) {
 			cv_list *t = cv_list_new(R->a, 2);
 			if (!t)
-				return rt_oom(R, at);
+				return chat_oom_at(R, at);
 			t->tuple = true;
 			t->v[0] = v.u.d->k[i];
 			t->v[1] = v.u.d->v[i];
@@ -602,8 +602,8 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 		}
 		l->n = v.u.d->n;
 		if (nm(name, n, "dictsort")) {
-			const cv *cs = arg_get(A, 0, "case_sensitive"), *by = arg_get(A, 1, "by"),
-				 *rev = arg_get(A, 2, "reverse");
+			const cv *cs = chat_arg_get(A, 0, "case_sensitive"), *by = chat_arg_get(A, 1, "by"),
+				 *rev = chat_arg_get(A, 2, "reverse");
 			if (by && by->t == CV_STR && nm(by->u.s.p, by->u.s.n, "value"))
 				for (size_t i = 0; i < l->n; i++)
 					keys[i] = v.u.d->v[i];
@@ -621,20 +621,20 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 	}
 	if (nm(name, n, "list")) {
 		cv_list *l;
-		if (!rt_iter_list(R, at, v, &l))
+		if (!chat_iter_list_at(R, at, v, &l))
 			return false;
 		cv_list *c = cv_list_new(R->a, l->n);
 		if (!c)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		if (l->n)
 			memcpy(c->v, l->v, l->n * sizeof(cv));
 		c->n = l->n;
 		return mklist(R, at, c, out);
 	}
 	if (nm(name, n, "int"))
-		return to_int(R, at, v, arg_get(A, 0, "default"), out);
+		return to_int(R, at, v, chat_arg_get(A, 0, "default"), out);
 	if (nm(name, n, "float"))
-		return to_float(v, arg_get(A, 0, "default"), out);
+		return to_float(v, chat_arg_get(A, 0, "default"), out);
 	if (nm(name, n, "abs")) {
 		if (v.t == CV_INT && v.u.i != INT64_MIN)
 			*out = cv_int(v.u.i < 0 ? -v.u.i : v.u.i);
@@ -643,14 +643,14 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 		else if (v.t == CV_BOOL)
 			*out = cv_int(v.u.b);
 		else
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "bad operand type for abs(): '%s'", cv_type_name(v));
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "bad operand type for abs(): '%s'", cv_type_name(v));
 		return true;
 	}
 	if (nm(name, n, "round")) {
-		const cv *prec = arg_get(A, 0, "precision"), *meth = arg_get(A, 1, "method");
+		const cv *prec = chat_arg_get(A, 0, "precision"), *meth = chat_arg_get(A, 1, "method");
 		cv f;
 		if (v.t != CV_INT && v.t != CV_FLOAT && v.t != CV_BOOL)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "round: '%s' is not a number", cv_type_name(v));
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "round: '%s' is not a number", cv_type_name(v));
 		to_float(v, NULL, &f);
 		int64_t p = prec && prec->t == CV_INT ? prec->u.i : 0;
 		if (p < -15)
@@ -671,11 +671,11 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 	if (nm(name, n, "reverse")) {
 		if (v.t == CV_STR) {
 			cv_list *l;
-			if (!rt_iter_list(R, at, v, &l))
+			if (!chat_iter_list_at(R, at, v, &l))
 				return false;
 			char *p = chat_arena_alloc(R->a, v.u.s.n + 1);
 			if (!p)
-				return rt_oom(R, at);
+				return chat_oom_at(R, at);
 			size_t o = 0;
 			for (size_t i = l->n; i-- > 0;) {
 				memcpy(p + o, l->v[i].u.s.p, l->v[i].u.s.n);
@@ -685,11 +685,11 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 			return true;
 		}
 		cv_list *l;
-		if (!rt_iter_list(R, at, v, &l))
+		if (!chat_iter_list_at(R, at, v, &l))
 			return false;
 		cv_list *c = cv_list_new(R->a, l->n);
 		if (!c)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		for (size_t i = 0; i < l->n; i++)
 			c->v[i] = l->v[l->n - 1 - i];
 		c->n = l->n;
@@ -698,11 +698,11 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 	if (nm(name, n, "sort") || nm(name, n, "unique") || nm(name, n, "min") || nm(name, n, "max") ||
 	    nm(name, n, "sum")) {
 		cv_list *l;
-		if (!rt_iter_list(R, at, v, &l))
+		if (!chat_iter_list_at(R, at, v, &l))
 			return false;
-		const cv *attr = arg_get(A, nm(name, n, "sort") ? 2 : nm(name, n, "sum") ? 0 : 1, "attribute");
+		const cv *attr = chat_arg_get(A, nm(name, n, "sort") ? 2 : nm(name, n, "sum") ? 0 : 1, "attribute");
 		if (nm(name, n, "sum")) {
-			const cv *start = arg_get(A, 1, "start");
+			const cv *start = chat_arg_get(A, 1, "start");
 			cv acc = start ? *start : cv_int(0);
 			for (size_t i = 0; i < l->n; i++) {
 				cv x = l->v[i];
@@ -710,10 +710,10 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 					return false;
 				bool ai = acc.t == CV_INT, xi = x.t == CV_INT || x.t == CV_BOOL;
 				if ((acc.t != CV_INT && acc.t != CV_FLOAT) || (!xi && x.t != CV_FLOAT))
-					return rt_fail(R, at, CHAT_ERR_RUNTIME, "sum: unsupported operand types");
+					return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "sum: unsupported operand types");
 				if (ai && xi) {
 					if (__builtin_add_overflow(acc.u.i, x.t == CV_INT ? x.u.i : x.u.b, &acc.u.i))
-						return rt_fail(R, at, CHAT_ERR_RUNTIME, "integer overflow");
+						return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "integer overflow");
 				} else {
 					double a = acc.t == CV_INT ? (double)acc.u.i : acc.u.f;
 					double b = x.t == CV_FLOAT ? x.u.f : x.t == CV_INT ? (double)x.u.i : x.u.b;
@@ -723,11 +723,11 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 			*out = acc;
 			return true;
 		}
-		const cv *cs = arg_get(A, nm(name, n, "sort") ? 1 : 0, "case_sensitive");
+		const cv *cs = chat_arg_get(A, nm(name, n, "sort") ? 1 : 0, "case_sensitive");
 		cv *keys = chat_arena_alloc(R->a, (l->n + 1) * sizeof(cv));
 		cv_list *c = cv_list_new(R->a, l->n);
 		if (!keys || !c)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		for (size_t i = 0; i < l->n; i++) {
 			keys[i] = l->v[i];
 			if (attr && attr->t == CV_STR && !attr_path(R, at, l->v[i], *attr, &keys[i]))
@@ -739,7 +739,7 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 		if (nm(name, n, "unique")) {
 			cv_list *u = cv_list_new(R->a, l->n);
 			if (!u)
-				return rt_oom(R, at);
+				return chat_oom_at(R, at);
 			for (size_t i = 0; i < l->n; i++) {
 				bool dup = false;
 				for (size_t j = 0; j < i && !dup; j++) {
@@ -755,12 +755,12 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 			return false;
 		if (nm(name, n, "min") || nm(name, n, "max")) {
 			if (c->n == 0)
-				*out = rt_hint(R, "No aggregated item, sequence was empty.");
+				*out = chat_hint_at(R, "No aggregated item, sequence was empty.");
 			else
 				*out = nm(name, n, "min") ? c->v[0] : c->v[c->n - 1];
 			return !R->failed;
 		}
-		const cv *rev = arg_get(A, 0, "reverse");
+		const cv *rev = chat_arg_get(A, 0, "reverse");
 		if (rev && cv_truthy(*rev))
 			for (size_t i = 0; i < c->n / 2; i++) {
 				cv t = c->v[i];
@@ -772,13 +772,13 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 	if (nm(name, n, "map") || nm(name, n, "selectattr") || nm(name, n, "rejectattr") || nm(name, n, "select") ||
 	    nm(name, n, "reject")) {
 		cv_list *l;
-		if (!rt_iter_list(R, at, v, &l))
+		if (!chat_iter_list_at(R, at, v, &l))
 			return false;
 		cv_list *res = cv_list_new(R->a, l->n);
 		if (!res)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		if (nm(name, n, "map")) {
-			const cv *attr = arg_get(A, 99, "attribute"), *def = arg_get(A, 99, "default");
+			const cv *attr = chat_arg_get(A, 99, "attribute"), *def = chat_arg_get(A, 99, "default");
 			for (size_t i = 0; i < l->n; i++) {
 				cv x = l->v[i];
 				if (attr) {
@@ -802,7 +802,7 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 		bool by_attr = nm(name, n, "selectattr") || nm(name, n, "rejectattr");
 		bool reject = nm(name, n, "rejectattr") || nm(name, n, "reject");
 		size_t ti = by_attr ? 1 : 0;
-		const cv *test = arg_get(A, ti, NULL);
+		const cv *test = chat_arg_get(A, ti, NULL);
 		if (by_attr && !need_str(R, at, a0, "attribute name"))
 			return false;
 		if (test && !need_str(R, at, test, "test name"))
@@ -830,7 +830,7 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 	if (nm(name, n, "format")) {
 		/* printf-style: %s and %d/%i, %% only */
 		cv fmt;
-		if (!rt_tostr(R, at, v, &fmt))
+		if (!chat_tostr_at(R, at, v, &fmt))
 			return false;
 		chat_buf b = {.limit = R->lim.max_output};
 		size_t ai = 0;
@@ -847,14 +847,14 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 			}
 			if ((k != 's' && k != 'd' && k != 'i') || ai >= A->npos) {
 				free(b.p);
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "format: unsupported format or not enough arguments");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "format: unsupported format or not enough arguments");
 			}
 			cv x = A->pos[ai++], s;
 			if (k != 's' && !to_int(R, at, x, NULL, &x)) {
 				free(b.p);
 				return false;
 			}
-			if (!rt_tostr(R, at, x, &s)) {
+			if (!chat_tostr_at(R, at, x, &s)) {
 				free(b.p);
 				return false;
 			}
@@ -862,16 +862,16 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 		}
 		bool ok = !(b.over || b.oom) && mkstr(R, at, b.p ? b.p : "", b.n, out);
 		free(b.p);
-		return ok ? true : rt_fail(R, at, CHAT_ERR_LIMIT, "string too long");
+		return ok ? true : chat_fail_at(R, at, CHAT_ERR_LIMIT, "string too long");
 	}
-	return rt_fail(R, at, CHAT_ERR_RUNTIME, "No filter named '%.*s'.", pn(n), name);
+	return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "No filter named '%.*s'.", pn(n), name);
 }
 
 static bool is_num(cv v) { return v.t == CV_INT || v.t == CV_FLOAT || v.t == CV_BOOL; }
 
 bool chat_call_test(rctx *R, const node *at, const char *name, size_t n, cv v, const chat_args *A, bool *out)
 {
-	const cv *a0 = arg_get(A, 0, NULL);
+	const cv *a0 = chat_arg_get(A, 0, NULL);
 	if (nm(name, n, "defined"))
 		*out = v.t != CV_UNDEF;
 	else if (nm(name, n, "undefined"))
@@ -903,17 +903,17 @@ bool chat_call_test(rctx *R, const node *at, const char *name, size_t n, cv v, c
 	else if (nm(name, n, "odd") || nm(name, n, "even") || nm(name, n, "divisibleby")) {
 		cv i;
 		if (v.t != CV_INT && v.t != CV_BOOL)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "test '%.*s' needs an integer", pn(n), name);
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "test '%.*s' needs an integer", pn(n), name);
 		to_int(R, at, v, NULL, &i);
 		if (nm(name, n, "divisibleby")) {
 			if (!a0 || a0->t != CV_INT || a0->u.i == 0)
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "divisibleby needs a non-zero integer");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "divisibleby needs a non-zero integer");
 			*out = a0->u.i == -1 || i.u.i % a0->u.i == 0;
 		} else
 			*out = (i.u.i % 2 != 0) == nm(name, n, "odd");
 	} else if (nm(name, n, "eq") || nm(name, n, "equalto") || nm(name, n, "==") || nm(name, n, "sameas")) {
 		if (!a0)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "test '%.*s' needs an argument", pn(n), name);
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "test '%.*s' needs an argument", pn(n), name);
 		if (nm(name, n, "sameas"))
 			*out = v.t == a0->t && ((v.t == CV_NONE) || (v.t == CV_BOOL && v.u.b == a0->u.b) ||
 						(v.t != CV_BOOL && cv_equal(v, *a0) && v.t != CV_STR && v.t != CV_FLOAT));
@@ -921,15 +921,15 @@ bool chat_call_test(rctx *R, const node *at, const char *name, size_t n, cv v, c
 			*out = cv_equal(v, *a0);
 	} else if (nm(name, n, "ne") || nm(name, n, "!=")) {
 		if (!a0)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "test 'ne' needs an argument");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "test 'ne' needs an argument");
 		*out = !cv_equal(v, *a0);
 	} else if (nm(name, n, "lt") || nm(name, n, "le") || nm(name, n, "gt") || nm(name, n, "ge") ||
 		   nm(name, n, "lessthan") || nm(name, n, "greaterthan") || nm(name, n, "<") || nm(name, n, ">") ||
 		   nm(name, n, "<=") || nm(name, n, ">=")) {
 		int c;
 		if (!a0)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "comparison test needs an argument");
-		if (!rt_compare(R, at, v, *a0, &c))
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "comparison test needs an argument");
+		if (!chat_compare_at(R, at, v, *a0, &c))
 			return false;
 		if (nm(name, n, "lt") || nm(name, n, "lessthan") || nm(name, n, "<"))
 			*out = c < 0;
@@ -941,10 +941,10 @@ bool chat_call_test(rctx *R, const node *at, const char *name, size_t n, cv v, c
 			*out = c >= 0;
 	} else if (nm(name, n, "in")) {
 		if (!a0)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "test 'in' needs an argument");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "test 'in' needs an argument");
 		if (a0->t == CV_STR) {
 			if (v.t != CV_STR)
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "'in <string>' requires string as left operand");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "'in <string>' requires string as left operand");
 			*out = false;
 			for (size_t i = 0; i + v.u.s.n <= a0->u.s.n; i++)
 				if (memcmp(a0->u.s.p + i, v.u.s.p, v.u.s.n) == 0) {
@@ -959,22 +959,22 @@ bool chat_call_test(rctx *R, const node *at, const char *name, size_t n, cv v, c
 		} else if (a0->t == CV_DICT)
 			*out = cv_dict_getv(a0->u.d, v) != NULL;
 		else
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "argument of type '%s' is not iterable",
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "argument of type '%s' is not iterable",
 				       cv_type_name(*a0));
 	} else if (nm(name, n, "lower") || nm(name, n, "upper")) {
 		cv s, m;
-		if (!rt_tostr(R, at, v, &s) || !map_case(R, at, s, nm(name, n, "upper"), &m))
+		if (!chat_tostr_at(R, at, v, &s) || !map_case(R, at, s, nm(name, n, "upper"), &m))
 			return false;
 		*out = cv_equal(s, m);
 	} else
-		return rt_fail(R, at, CHAT_ERR_RUNTIME, "No test named '%.*s'.", pn(n), name);
+		return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "No test named '%.*s'.", pn(n), name);
 	return true;
 }
 
 static bool prefix_test(rctx *R, const node *at, cv s, const cv *arg, bool suffix, bool *out)
 {
 	if (!arg)
-		return rt_fail(R, at, CHAT_ERR_RUNTIME, "%s() takes at least 1 argument", suffix ? "endswith" : "startswith");
+		return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "%s() takes at least 1 argument", suffix ? "endswith" : "startswith");
 	size_t cnt = 1;
 	const cv *opts = arg;
 	if (arg->t == CV_LIST) {
@@ -996,7 +996,7 @@ static bool prefix_test(rctx *R, const node *at, cv s, const cv *arg, bool suffi
 bool chat_call_method(rctx *R, const node *at, cv obj, const char *name, size_t n, const chat_args *A, cv *out,
 		      bool *handled)
 {
-	const cv *a0 = arg_get(A, 0, NULL), *a1 = arg_get(A, 1, NULL);
+	const cv *a0 = chat_arg_get(A, 0, NULL), *a1 = chat_arg_get(A, 1, NULL);
 	*handled = true;
 	if (obj.t == CV_STR) {
 		bool b = false;
@@ -1015,9 +1015,9 @@ bool chat_call_method(rctx *R, const node *at, cv obj, const char *name, size_t 
 			return true;
 		}
 		if (nm(name, n, "split"))
-			return do_split(R, at, obj, arg_get(A, 0, "sep"), arg_get(A, 1, "maxsplit"), out);
+			return do_split(R, at, obj, chat_arg_get(A, 0, "sep"), chat_arg_get(A, 1, "maxsplit"), out);
 		if (nm(name, n, "replace"))
-			return do_replace(R, at, obj, a0, a1, arg_get(A, 2, "count"), out);
+			return do_replace(R, at, obj, a0, a1, chat_arg_get(A, 2, "count"), out);
 		if (nm(name, n, "upper") || nm(name, n, "lower") || nm(name, n, "title") || nm(name, n, "capitalize"))
 			return map_case(R, at, obj,
 					nm(name, n, "lower") ? 0 : nm(name, n, "upper") ? 1 : nm(name, n, "title") ? 2 : 3,
@@ -1062,24 +1062,24 @@ bool chat_call_method(rctx *R, const node *at, cv obj, const char *name, size_t 
 		if (nm(name, n, "splitlines")) {
 			cv_list *l = cv_list_new(R->a, 0);
 			if (!l)
-				return rt_oom(R, at);
+				return chat_oom_at(R, at);
 			size_t st = 0;
 			for (size_t i = 0; i < obj.u.s.n; i++)
 				if (obj.u.s.p[i] == '\n' || obj.u.s.p[i] == '\r') {
 					if (!cv_list_push(R->a, l, cv_str(obj.u.s.p + st, i - st)))
-						return rt_oom(R, at);
+						return chat_oom_at(R, at);
 					if (obj.u.s.p[i] == '\r' && i + 1 < obj.u.s.n && obj.u.s.p[i + 1] == '\n')
 						i++;
 					st = i + 1;
 				}
 			if (st < obj.u.s.n && !cv_list_push(R->a, l, cv_str(obj.u.s.p + st, obj.u.s.n - st)))
-				return rt_oom(R, at);
+				return chat_oom_at(R, at);
 			return mklist(R, at, l, out);
 		}
 	} else if (obj.t == CV_DICT) {
 		if (nm(name, n, "get")) {
 			if (!a0)
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "get expected at least 1 argument");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "get expected at least 1 argument");
 			const cv *v = cv_dict_getv(obj.u.d, *a0);
 			*out = v ? *v : a1 ? *a1 : cv_none();
 			return true;
@@ -1091,7 +1091,7 @@ bool chat_call_method(rctx *R, const node *at, cv obj, const char *name, size_t 
 		if (nm(name, n, "keys") || nm(name, n, "values")) {
 			cv_list *l = cv_list_new(R->a, obj.u.d->n);
 			if (!l)
-				return rt_oom(R, at);
+				return chat_oom_at(R, at);
 			for (size_t i = 0; i < obj.u.d->n; i++)
 				l->v[i] = nm(name, n, "keys") ? obj.u.d->k[i] : obj.u.d->v[i];
 			l->n = obj.u.d->n;
@@ -1099,18 +1099,18 @@ bool chat_call_method(rctx *R, const node *at, cv obj, const char *name, size_t 
 		}
 		if (nm(name, n, "update") || nm(name, n, "pop") || nm(name, n, "setdefault") || nm(name, n, "clear") ||
 		    nm(name, n, "popitem"))
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "access to attribute '%.*s' of 'dict' object is unsafe.",
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "access to attribute '%.*s' of 'dict' object is unsafe.",
 				       pn(n), name);
 		*handled = false;
 		return true;
 	} else if (obj.t == CV_LIST) {
 		if (nm(name, n, "append") || nm(name, n, "pop") || nm(name, n, "extend") || nm(name, n, "insert") ||
 		    nm(name, n, "remove") || nm(name, n, "clear") || nm(name, n, "sort") || nm(name, n, "reverse"))
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "access to attribute '%.*s' of 'list' object is unsafe.",
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "access to attribute '%.*s' of 'list' object is unsafe.",
 				       pn(n), name);
 		if (nm(name, n, "index") || nm(name, n, "count")) {
 			if (!a0)
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "%.*s() takes exactly one argument", pn(n), name);
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "%.*s() takes exactly one argument", pn(n), name);
 			int64_t cnt = 0, first = -1;
 			for (size_t i = 0; i < obj.u.l->n; i++)
 				if (cv_equal(obj.u.l->v[i], *a0)) {
@@ -1119,18 +1119,18 @@ bool chat_call_method(rctx *R, const node *at, cv obj, const char *name, size_t 
 					cnt++;
 				}
 			if (nm(name, n, "index") && first < 0)
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "value is not in list");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "value is not in list");
 			*out = cv_int(nm(name, n, "index") ? first : cnt);
 			return true;
 		}
 	} else if (obj.t == CV_LOOP && nm(name, n, "cycle")) {
 		if (A->npos == 0)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "no items for cycling given");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "no items for cycling given");
 		*out = A->pos[obj.u.loop->index0 % A->npos];
 		return true;
 	}
 	if (obj.t == CV_STR || obj.t == CV_LIST) {
-		return rt_fail(R, at, CHAT_ERR_RUNTIME, "'%s object' has no attribute '%.*s'", cv_type_name(obj), pn(n),
+		return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "'%s object' has no attribute '%.*s'", cv_type_name(obj), pn(n),
 			       name);
 	}
 	*handled = false;
@@ -1139,33 +1139,33 @@ bool chat_call_method(rctx *R, const node *at, cv obj, const char *name, size_t 
 
 bool chat_call_builtin(rctx *R, const node *at, int func, const chat_args *A, cv *out)
 {
-	const cv *a0 = arg_get(A, 0, NULL);
+	const cv *a0 = chat_arg_get(A, 0, NULL);
 	switch (func) {
 	case CF_RAISE: {
 		cv s = cv_str("", 0);
-		if (a0 && !rt_tostr(R, at, *a0, &s))
+		if (a0 && !chat_tostr_at(R, at, *a0, &s))
 			return false;
-		return rt_fail(R, at, CHAT_ERR_RAISED, "%.*s", (int)(s.u.s.n > 480 ? 480 : s.u.s.n), s.u.s.p);
+		return chat_fail_at(R, at, CHAT_ERR_RAISED, "%.*s", (int)(s.u.s.n > 480 ? 480 : s.u.s.n), s.u.s.p);
 	}
 	case CF_NAMESPACE:
 	case CF_DICT: {
 		cv_dict *d = cv_dict_new(R->a, A->nkw);
 		if (!d)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		if (a0) {
 			if (a0->t != CV_DICT && a0->t != CV_NS)
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "%s() argument must be a mapping",
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "%s() argument must be a mapping",
 					       func == CF_DICT ? "dict" : "namespace");
 			for (size_t i = 0; i < a0->u.d->n; i++)
 				if (!cv_dict_set(R->a, d, a0->u.d->k[i], a0->u.d->v[i]))
-					return rt_oom(R, at);
+					return chat_oom_at(R, at);
 		}
 		for (size_t i = 0; i < A->nkw; i++) {
 			if (func == CF_NAMESPACE && A->kwn[i]->sn && A->kwn[i]->s[0] == '_')
-				return rt_fail(R, A->kwn[i], CHAT_ERR_RUNTIME,
+				return chat_fail_at(R, A->kwn[i], CHAT_ERR_RUNTIME,
 					       "Chat templates cannot store underscore-prefixed attributes on a namespace");
 			if (!cv_dict_set(R->a, d, cv_str(A->kwn[i]->s, A->kwn[i]->sn), A->kwv[i]))
-				return rt_oom(R, at);
+				return chat_oom_at(R, at);
 		}
 		out->t = func == CF_DICT ? CV_DICT : CV_NS;
 		out->u.d = d;
@@ -1176,13 +1176,13 @@ bool chat_call_builtin(rctx *R, const node *at, int func, const chat_args *A, cv
 			return false;
 		char fmt[256], buf[512];
 		if (a0->u.s.n >= sizeof fmt)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "strftime_now: format too long");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "strftime_now: format too long");
 		memcpy(fmt, a0->u.s.p, a0->u.s.n);
 		fmt[a0->u.s.n] = 0;
 		time_t now = time(NULL);
 		struct tm tmv;
 		if (!localtime_r(&now, &tmv))
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "strftime_now: no local time");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "strftime_now: no local time");
 		/* the format comes from the template by design (strftime_now(fmt)); strftime cannot overrun buf */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
@@ -1193,10 +1193,10 @@ bool chat_call_builtin(rctx *R, const node *at, int func, const chat_args *A, cv
 	case CF_RANGE: {
 		int64_t v[3] = {0, 0, 1};
 		if (A->npos < 1 || A->npos > 3)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "range expected 1 to 3 arguments");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "range expected 1 to 3 arguments");
 		for (size_t i = 0; i < A->npos; i++) {
 			if (A->pos[i].t != CV_INT && A->pos[i].t != CV_BOOL)
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "range() arguments must be integers");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "range() arguments must be integers");
 			int64_t x = A->pos[i].t == CV_INT ? A->pos[i].u.i : A->pos[i].u.b;
 			if (A->npos == 1)
 				v[1] = x;
@@ -1204,20 +1204,20 @@ bool chat_call_builtin(rctx *R, const node *at, int func, const chat_args *A, cv
 				v[i] = x;
 		}
 		if (v[2] == 0)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "range() arg 3 must not be zero");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "range() arg 3 must not be zero");
 		double cnt = v[2] > 0 ? ceil(((double)v[1] - (double)v[0]) / (double)v[2])
 				      : ceil(((double)v[0] - (double)v[1]) / (double)-v[2]);
 		if (cnt < 0)
 			cnt = 0;
 		if (cnt > (double)R->lim.max_iterations)
-			return rt_fail(R, at, CHAT_ERR_LIMIT, "range too large (iteration limit %zu)", R->lim.max_iterations);
+			return chat_fail_at(R, at, CHAT_ERR_LIMIT, "range too large (iteration limit %zu)", R->lim.max_iterations);
 		cv_list *l = cv_list_new(R->a, (size_t)cnt);
 		if (!l)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		for (size_t i = 0; i < (size_t)cnt; i++)
 			l->v[l->n++] = cv_int(v[0] + (int64_t)i * v[2]);
 		return mklist(R, at, l, out);
 	}
 	}
-	return rt_fail(R, at, CHAT_ERR_RUNTIME, "unknown function");
+	return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "unknown function");
 }

@@ -8,7 +8,7 @@
 
 enum { EX_OK = 0, EX_BREAK = 1, EX_CONTINUE = 2, EX_ERR = -1 };
 
-bool rt_fail(rctx *R, const node *at, chat_status st, const char *fmt, ...)
+bool chat_fail_at(rctx *R, const node *at, chat_status st, const char *fmt, ...)
 {
 	if (R->failed)
 		return false;
@@ -25,20 +25,20 @@ bool rt_fail(rctx *R, const node *at, chat_status st, const char *fmt, ...)
 	return false;
 }
 
-bool rt_undef(rctx *R, const node *at, cv u)
+bool chat_undef_at(rctx *R, const node *at, cv u)
 {
-	return rt_fail(R, at, CHAT_ERR_RUNTIME, "%.*s", (int)(u.u.s.n > 400 ? 400 : u.u.s.n),
+	return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "%.*s", (int)(u.u.s.n > 400 ? 400 : u.u.s.n),
 		       u.u.s.p ? u.u.s.p : "value is undefined");
 }
 
-bool rt_oom(rctx *R, const node *at)
+bool chat_oom_at(rctx *R, const node *at)
 {
 	if (R->a->over)
-		return rt_fail(R, at, CHAT_ERR_LIMIT, "render memory limit (%zu bytes) exceeded", R->lim.max_memory);
-	return rt_fail(R, at, CHAT_ERR_NOMEM, "out of memory");
+		return chat_fail_at(R, at, CHAT_ERR_LIMIT, "render memory limit (%zu bytes) exceeded", R->lim.max_memory);
+	return chat_fail_at(R, at, CHAT_ERR_NOMEM, "out of memory");
 }
 
-cv rt_hint(rctx *R, const char *fmt, ...)
+cv chat_hint_at(rctx *R, const char *fmt, ...)
 {
 	char tmp[300];
 	va_list ap;
@@ -57,7 +57,7 @@ static bool depth_in(rctx *R, const node *at)
 {
 	if (++R->depth > R->lim.max_depth) {
 		R->depth--;
-		return rt_fail(R, at, CHAT_ERR_LIMIT, "render nesting limit (%d) exceeded", R->lim.max_depth);
+		return chat_fail_at(R, at, CHAT_ERR_LIMIT, "render nesting limit (%d) exceeded", R->lim.max_depth);
 	}
 	return true;
 }
@@ -104,7 +104,7 @@ static const cv *frame_lookup(const chat_frame *f, const char *p, size_t n)
 static bool name_is(const char *p, size_t n, const char *s) { return strlen(s) == n && memcmp(p, s, n) == 0; }
 
 /* ---- conversions ---- */
-bool rt_tostr(rctx *R, const node *at, cv v, cv *out)
+bool chat_tostr_at(rctx *R, const node *at, cv v, cv *out)
 {
 	if (v.t == CV_STR) {
 		*out = v;
@@ -113,27 +113,27 @@ bool rt_tostr(rctx *R, const node *at, cv v, cv *out)
 	chat_buf b = {.limit = R->lim.max_output};
 	if (!cv_write_str(&b, v) && (b.over || b.oom)) {
 		free(b.p);
-		return b.over ? rt_fail(R, at, CHAT_ERR_LIMIT, "value too large to print") : rt_oom(R, at);
+		return b.over ? chat_fail_at(R, at, CHAT_ERR_LIMIT, "value too large to print") : chat_oom_at(R, at);
 	}
 	char *p = chat_arena_strdup(R->a, b.p ? b.p : "", b.n);
 	size_t n = b.n;
 	free(b.p);
 	if (!p)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	*out = cv_str(p, n);
 	return true;
 }
 
 /* list(v): the items a for loop or filter walks */
-bool rt_iter_list(rctx *R, const node *at, cv v, cv_list **out)
+bool chat_iter_list_at(rctx *R, const node *at, cv v, cv_list **out)
 {
 	switch (v.t) {
 	case CV_LIST: *out = v.u.l; return true;
-	case CV_UNDEF: *out = cv_list_new(R->a, 0); return *out ? true : rt_oom(R, at);
+	case CV_UNDEF: *out = cv_list_new(R->a, 0); return *out ? true : chat_oom_at(R, at);
 	case CV_DICT: {
 		cv_list *l = cv_list_new(R->a, v.u.d->n);
 		if (!l)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		for (size_t i = 0; i < v.u.d->n; i++)
 			l->v[i] = v.u.d->k[i];
 		l->n = v.u.d->n;
@@ -144,7 +144,7 @@ bool rt_iter_list(rctx *R, const node *at, cv v, cv_list **out)
 		size_t cnt = chat_utf8_len(v.u.s.p, v.u.s.n);
 		cv_list *l = cv_list_new(R->a, cnt);
 		if (!l)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		size_t i = 0;
 		while (i < v.u.s.n) {
 			size_t j = i + 1;
@@ -156,7 +156,7 @@ bool rt_iter_list(rctx *R, const node *at, cv v, cv_list **out)
 		*out = l;
 		return true;
 	}
-	default: return rt_fail(R, at, CHAT_ERR_RUNTIME, "'%s' object is not iterable", cv_type_name(v));
+	default: return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "'%s' object is not iterable", cv_type_name(v));
 	}
 }
 
@@ -198,19 +198,19 @@ static bool loop_attr(rctx *R, const cv_loop *L, const char *name, size_t n, cv 
 	else if (name_is(name, n, "depth0"))
 		*out = cv_int(0);
 	else if (name_is(name, n, "previtem"))
-		*out = i0 > 0 ? L->items->v[i0 - 1] : rt_hint(R, "there is no previous item");
+		*out = i0 > 0 ? L->items->v[i0 - 1] : chat_hint_at(R, "there is no previous item");
 	else if (name_is(name, n, "nextitem"))
-		*out = i0 + 1 < len ? L->items->v[i0 + 1] : rt_hint(R, "there is no next item");
+		*out = i0 + 1 < len ? L->items->v[i0 + 1] : chat_hint_at(R, "there is no next item");
 	else
-		*out = rt_hint(R, "'LoopContext object' has no attribute '%.*s'", (int)(n > 100 ? 100 : n), name);
+		*out = chat_hint_at(R, "'LoopContext object' has no attribute '%.*s'", (int)(n > 100 ? 100 : n), name);
 	return true;
 }
 
-bool rt_getattr(rctx *R, const node *at, cv obj, const char *name, size_t n, cv *out)
+bool chat_getattr_at(rctx *R, const node *at, cv obj, const char *name, size_t n, cv *out)
 {
 	int pn = (int)(n > 100 ? 100 : n);
 	switch (obj.t) {
-	case CV_UNDEF: return rt_undef(R, at, obj);
+	case CV_UNDEF: return chat_undef_at(R, at, obj);
 	case CV_DICT:
 	case CV_NS: {
 		const cv *v = cv_dict_get(obj.u.d, name, n);
@@ -223,7 +223,7 @@ bool rt_getattr(rctx *R, const node *at, cv obj, const char *name, size_t n, cv 
 	case CV_LOOP: return loop_attr(R, obj.u.loop, name, n, out);
 	default: break;
 	}
-	*out = rt_hint(R, "%s has no attribute '%.*s'", obj_desc(obj), pn, name);
+	*out = chat_hint_at(R, "%s has no attribute '%.*s'", obj_desc(obj), pn, name);
 	return !R->failed;
 }
 
@@ -234,10 +234,10 @@ static bool slice_bounds(rctx *R, const node *at, const cv *s0, const cv *s1, co
 	*step = 1;
 	if (st && st->t != CV_NONE) {
 		if (st->t != CV_INT)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "slice indices must be integers or None");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "slice indices must be integers or None");
 		*step = st->u.i;
 		if (*step == 0)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "slice step cannot be zero");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "slice step cannot be zero");
 	}
 	int64_t lo_def = *step < 0 ? len - 1 : 0, hi_def = *step < 0 ? -1 : len;
 	const cv *in[2] = {s0, s1};
@@ -248,7 +248,7 @@ static bool slice_bounds(rctx *R, const node *at, const cv *s0, const cv *s1, co
 			continue;
 		}
 		if (in[k]->t != CV_INT && in[k]->t != CV_BOOL)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "slice indices must be integers or None");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "slice indices must be integers or None");
 		int64_t v = in[k]->t == CV_INT ? in[k]->u.i : in[k]->u.b;
 		if (v < 0) {
 			v = v < -len ? (*step < 0 ? -1 : 0) : v + len;
@@ -262,12 +262,12 @@ static bool slice_bounds(rctx *R, const node *at, const cv *s0, const cv *s1, co
 static bool do_slice(rctx *R, const node *at, cv obj, const cv *s0, const cv *s1, const cv *st, cv *out)
 {
 	if (obj.t == CV_UNDEF)
-		return rt_undef(R, at, obj);
+		return chat_undef_at(R, at, obj);
 	if (obj.t != CV_LIST && obj.t != CV_STR)
-		return rt_fail(R, at, CHAT_ERR_RUNTIME, "'%s' object is not subscriptable", cv_type_name(obj));
+		return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "'%s' object is not subscriptable", cv_type_name(obj));
 	cv_list *items = NULL;
 	if (obj.t == CV_STR) {
-		if (!rt_iter_list(R, at, obj, &items))
+		if (!chat_iter_list_at(R, at, obj, &items))
 			return false;
 	} else
 		items = obj.u.l;
@@ -276,10 +276,10 @@ static bool do_slice(rctx *R, const node *at, cv obj, const cv *s0, const cv *s1
 		return false;
 	cv_list *res = cv_list_new(R->a, 0);
 	if (!res)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	for (int64_t i = a; st_ > 0 ? i < b : i > b; i += st_)
 		if (i >= 0 && i < len && !cv_list_push(R->a, res, items->v[i]))
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 	if (obj.t == CV_LIST) {
 		res->tuple = obj.u.l->tuple;
 		out->t = CV_LIST;
@@ -291,7 +291,7 @@ static bool do_slice(rctx *R, const node *at, cv obj, const cv *s0, const cv *s1
 		total += res->v[i].u.s.n;
 	char *p = chat_arena_alloc(R->a, total + 1);
 	if (!p)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	size_t o = 0;
 	for (size_t i = 0; i < res->n; i++) {
 		memcpy(p + o, res->v[i].u.s.p, res->v[i].u.s.n);
@@ -301,10 +301,10 @@ static bool do_slice(rctx *R, const node *at, cv obj, const cv *s0, const cv *s1
 	return true;
 }
 
-bool rt_getitem(rctx *R, const node *at, cv obj, cv key, cv *out)
+bool chat_getitem_at(rctx *R, const node *at, cv obj, cv key, cv *out)
 {
 	if (obj.t == CV_UNDEF)
-		return rt_undef(R, at, obj);
+		return chat_undef_at(R, at, obj);
 	if (obj.t == CV_DICT || obj.t == CV_NS) {
 		const cv *v = cv_dict_getv(obj.u.d, key);
 		if (v) {
@@ -325,18 +325,18 @@ bool rt_getitem(rctx *R, const node *at, cv obj, cv key, cv *out)
 			}
 			return true;
 		}
-		*out = rt_hint(R, "%s has no element %lld", obj_desc(obj), (long long)i);
+		*out = chat_hint_at(R, "%s has no element %lld", obj_desc(obj), (long long)i);
 		return !R->failed;
 	} else if (obj.t == CV_LOOP && key.t == CV_STR)
 		return loop_attr(R, obj.u.loop, key.u.s.p, key.u.s.n, out);
 	if (key.t == CV_STR) {
-		*out = rt_hint(R, "%s has no attribute '%.*s'", obj_desc(obj), (int)(key.u.s.n > 100 ? 100 : key.u.s.n),
+		*out = chat_hint_at(R, "%s has no attribute '%.*s'", obj_desc(obj), (int)(key.u.s.n > 100 ? 100 : key.u.s.n),
 			       key.u.s.p);
 		return !R->failed;
 	}
 	chat_buf b = {.limit = 100};
 	cv_write_repr(&b, key);
-	*out = rt_hint(R, "%s has no element %s", obj_desc(obj), b.p ? b.p : "?");
+	*out = chat_hint_at(R, "%s has no element %s", obj_desc(obj), b.p ? b.p : "?");
 	free(b.p);
 	return !R->failed;
 }
@@ -360,15 +360,15 @@ static int bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
 	return an < bn ? -1 : an > bn;
 }
 
-bool rt_compare(rctx *R, const node *at, cv a, cv b, int *cmp)
+bool chat_compare_at(rctx *R, const node *at, cv a, cv b, int *cmp)
 {
 	double fa = 0, fb = 0;
 	int64_t ia = 0, ib = 0;
 	bool inta = false, intb = false;
 	if (a.t == CV_UNDEF)
-		return rt_undef(R, at, a);
+		return chat_undef_at(R, at, a);
 	if (b.t == CV_UNDEF)
-		return rt_undef(R, at, b);
+		return chat_undef_at(R, at, b);
 	if (num_val(a, &fa, &ia, &inta) && num_val(b, &fb, &ib, &intb)) {
 		if (inta && intb)
 			*cmp = ia < ib ? -1 : ia > ib;
@@ -386,12 +386,12 @@ bool rt_compare(rctx *R, const node *at, cv a, cv b, int *cmp)
 		for (size_t i = 0; i < n; i++) {
 			if (cv_equal(a.u.l->v[i], b.u.l->v[i]))
 				continue;
-			return rt_compare(R, at, a.u.l->v[i], b.u.l->v[i], cmp);
+			return chat_compare_at(R, at, a.u.l->v[i], b.u.l->v[i], cmp);
 		}
 		*cmp = a.u.l->n < b.u.l->n ? -1 : a.u.l->n > b.u.l->n;
 		return true;
 	}
-	return rt_fail(R, at, CHAT_ERR_RUNTIME, "'<' not supported between instances of '%s' and '%s'",
+	return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "'<' not supported between instances of '%s' and '%s'",
 		       cv_type_name(a), cv_type_name(b));
 }
 
@@ -399,10 +399,10 @@ static bool str_concat(rctx *R, const node *at, cv a, cv b, cv *out)
 {
 	size_t n;
 	if (__builtin_add_overflow(a.u.s.n, b.u.s.n, &n) || n > R->lim.max_output)
-		return rt_fail(R, at, CHAT_ERR_LIMIT, "string too long (output limit %zu bytes)", R->lim.max_output);
+		return chat_fail_at(R, at, CHAT_ERR_LIMIT, "string too long (output limit %zu bytes)", R->lim.max_output);
 	char *p = chat_arena_alloc(R->a, n + 1);
 	if (!p)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	memcpy(p, a.u.s.p, a.u.s.n);
 	memcpy(p + a.u.s.n, b.u.s.p, b.u.s.n);
 	*out = cv_str(p, n);
@@ -411,7 +411,7 @@ static bool str_concat(rctx *R, const node *at, cv a, cv b, cv *out)
 
 static bool type_err(rctx *R, const node *at, const char *op, cv a, cv b)
 {
-	return rt_fail(R, at, CHAT_ERR_RUNTIME, "unsupported operand type(s) for %s: '%s' and '%s'", op,
+	return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "unsupported operand type(s) for %s: '%s' and '%s'", op,
 		       cv_type_name(a), cv_type_name(b));
 }
 
@@ -422,11 +422,11 @@ static bool repeat_seq(rctx *R, const node *at, cv s, int64_t k, cv *out)
 	if (s.t == CV_STR) {
 		size_t n;
 		if (__builtin_mul_overflow(s.u.s.n, (size_t)k, &n) || n > R->lim.max_output)
-			return rt_fail(R, at, CHAT_ERR_LIMIT, "string too long (output limit %zu bytes)",
+			return chat_fail_at(R, at, CHAT_ERR_LIMIT, "string too long (output limit %zu bytes)",
 				       R->lim.max_output);
 		char *p = chat_arena_alloc(R->a, n + 1);
 		if (!p)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		for (int64_t i = 0; i < k; i++)
 			memcpy(p + (size_t)i * s.u.s.n, s.u.s.p, s.u.s.n);
 		*out = cv_str(p, n);
@@ -434,10 +434,10 @@ static bool repeat_seq(rctx *R, const node *at, cv s, int64_t k, cv *out)
 	}
 	size_t n;
 	if (__builtin_mul_overflow(s.u.l->n, (size_t)k, &n) || n > R->lim.max_iterations)
-		return rt_fail(R, at, CHAT_ERR_LIMIT, "list too long");
+		return chat_fail_at(R, at, CHAT_ERR_LIMIT, "list too long");
 	cv_list *l = cv_list_new(R->a, n);
 	if (!l)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	for (int64_t i = 0; i < k; i++)
 		for (size_t j = 0; j < s.u.l->n; j++)
 			l->v[l->n++] = s.u.l->v[j];
@@ -451,9 +451,9 @@ static bool arith(rctx *R, const node *at, int op, cv a, cv b, cv *out)
 	static const char *const names[] = {[OP_ADD] = "+", [OP_SUB] = "-", [OP_MUL] = "*", [OP_DIV] = "/",
 					    [OP_FLOORDIV] = "//", [OP_MOD] = "%", [OP_POW] = "**"};
 	if (a.t == CV_UNDEF)
-		return rt_undef(R, at, a);
+		return chat_undef_at(R, at, a);
 	if (b.t == CV_UNDEF)
-		return rt_undef(R, at, b);
+		return chat_undef_at(R, at, b);
 	double fa = 0, fb = 0;
 	int64_t ia = 0, ib = 0;
 	bool inta = false, intb = false;
@@ -463,7 +463,7 @@ static bool arith(rctx *R, const node *at, int op, cv a, cv b, cv *out)
 	if (op == OP_ADD && a.t == CV_LIST && b.t == CV_LIST) {
 		cv_list *l = cv_list_new(R->a, a.u.l->n + b.u.l->n);
 		if (!l)
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		if (a.u.l->n)
 			memcpy(l->v, a.u.l->v, a.u.l->n * sizeof(cv));
 		if (b.u.l->n)
@@ -479,7 +479,7 @@ static bool arith(rctx *R, const node *at, int op, cv a, cv b, cv *out)
 	if (op == OP_MUL && (b.t == CV_STR || b.t == CV_LIST) && na && inta)
 		return repeat_seq(R, at, b, ia, out);
 	if (op == OP_ADD && a.t == CV_STR)
-		return rt_fail(R, at, CHAT_ERR_RUNTIME, "can only concatenate str (not \"%s\") to str", cv_type_name(b));
+		return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "can only concatenate str (not \"%s\") to str", cv_type_name(b));
 	if (!na || !nb)
 		return type_err(R, at, names[op], a, b);
 	bool ints = inta && intb;
@@ -488,7 +488,7 @@ static bool arith(rctx *R, const node *at, int op, cv a, cv b, cv *out)
 	case OP_ADD:
 		if (ints) {
 			if (__builtin_add_overflow(ia, ib, &r))
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "integer overflow");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "integer overflow");
 			*out = cv_int(r);
 		} else
 			*out = cv_float(fa + fb);
@@ -496,7 +496,7 @@ static bool arith(rctx *R, const node *at, int op, cv a, cv b, cv *out)
 	case OP_SUB:
 		if (ints) {
 			if (__builtin_sub_overflow(ia, ib, &r))
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "integer overflow");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "integer overflow");
 			*out = cv_int(r);
 		} else
 			*out = cv_float(fa - fb);
@@ -504,23 +504,23 @@ static bool arith(rctx *R, const node *at, int op, cv a, cv b, cv *out)
 	case OP_MUL:
 		if (ints) {
 			if (__builtin_mul_overflow(ia, ib, &r))
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "integer overflow");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "integer overflow");
 			*out = cv_int(r);
 		} else
 			*out = cv_float(fa * fb);
 		return true;
 	case OP_DIV:
 		if (fb == 0)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "division by zero");
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "division by zero");
 		*out = cv_float(fa / fb);
 		return true;
 	case OP_FLOORDIV:
 	case OP_MOD:
 		if (ints) {
 			if (ib == 0)
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "integer division or modulo by zero");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "integer division or modulo by zero");
 			if (ia == INT64_MIN && ib == -1)
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "integer overflow");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "integer overflow");
 			int64_t q = ia / ib, m = ia % ib;
 			if (m != 0 && ((m < 0) != (ib < 0))) {
 				q -= 1;
@@ -529,7 +529,7 @@ static bool arith(rctx *R, const node *at, int op, cv a, cv b, cv *out)
 			*out = cv_int(op == OP_FLOORDIV ? q : m);
 		} else {
 			if (fb == 0)
-				return rt_fail(R, at, CHAT_ERR_RUNTIME, "float division by zero");
+				return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "float division by zero");
 			double m = fmod(fa, fb);
 			if (m != 0 && ((m < 0) != (fb < 0)))
 				m += fb; /* Python's modulo takes the divisor's sign */
@@ -541,7 +541,7 @@ static bool arith(rctx *R, const node *at, int op, cv a, cv b, cv *out)
 			int64_t acc = 1;
 			for (int64_t k = 0; k < ib; k++) {
 				if (__builtin_mul_overflow(acc, ia, &acc))
-					return rt_fail(R, at, CHAT_ERR_RUNTIME, "integer overflow");
+					return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "integer overflow");
 				if (acc == 0 || acc == 1)
 					break;
 			}
@@ -560,7 +560,7 @@ static bool contains(rctx *R, const node *at, cv item, cv seq, bool *res)
 	switch (seq.t) {
 	case CV_STR:
 		if (item.t != CV_STR)
-			return rt_fail(R, at, CHAT_ERR_RUNTIME, "'in <string>' requires string as left operand, not %s",
+			return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "'in <string>' requires string as left operand, not %s",
 				       cv_type_name(item));
 		if (item.u.s.n == 0)
 			*res = true;
@@ -584,7 +584,7 @@ static bool contains(rctx *R, const node *at, cv item, cv seq, bool *res)
 	case CV_DICT: *res = cv_dict_getv(seq.u.d, item) != NULL; return true;
 	case CV_UNDEF: *res = false; return true;
 	default:
-		return rt_fail(R, at, CHAT_ERR_RUNTIME, "argument of type '%s' is not iterable", cv_type_name(seq));
+		return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "argument of type '%s' is not iterable", cv_type_name(seq));
 	}
 }
 
@@ -599,13 +599,13 @@ static bool eval_args(rctx *R, const node *call, chat_args *A)
 	A->kwv = chat_arena_alloc(R->a, call->nkids * sizeof(cv));
 	A->kwn = chat_arena_alloc(R->a, call->nkids * sizeof(node *));
 	if (!A->pos || !A->kwv || !A->kwn)
-		return rt_oom(R, call);
+		return chat_oom_at(R, call);
 	for (size_t i = 0; i < call->nkids; i++) {
 		const node *k = call->kids[i];
 		if (k->kind == N_KWARG) {
 			for (size_t j = 0; j < A->nkw; j++)
 				if (A->kwn[j]->sn == k->sn && memcmp(A->kwn[j]->s, k->s, k->sn) == 0)
-					return rt_fail(R, k, CHAT_ERR_RUNTIME, "keyword argument repeated");
+					return chat_fail_at(R, k, CHAT_ERR_RUNTIME, "keyword argument repeated");
 			A->kwn[A->nkw] = k;
 			if (!eval(R, k->a, &A->kwv[A->nkw]))
 				return false;
@@ -616,7 +616,7 @@ static bool eval_args(rctx *R, const node *call, chat_args *A)
 	return true;
 }
 
-const cv *arg_get(const chat_args *A, size_t i, const char *name)
+const cv *chat_arg_get(const chat_args *A, size_t i, const char *name)
 {
 	if (i < A->npos)
 		return &A->pos[i];
@@ -648,7 +648,7 @@ static bool capture(rctx *R, const node *body, chat_frame *f, cv *out)
 	size_t len = b.n;
 	free(b.p);
 	if (!p)
-		return rt_oom(R, body);
+		return chat_oom_at(R, body);
 	*out = cv_str(p, len);
 	return true;
 }
@@ -657,9 +657,9 @@ static bool call_macro(rctx *R, const node *at, const node *m, const chat_args *
 {
 	chat_frame *f = frame_new(R, R->root);
 	if (!f)
-		return rt_oom(R, at);
+		return chat_oom_at(R, at);
 	if (A->npos > m->nkids)
-		return rt_fail(R, at, CHAT_ERR_RUNTIME, "macro '%.*s' takes not more than %zu argument(s)",
+		return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "macro '%.*s' takes not more than %zu argument(s)",
 			       (int)(m->sn > 100 ? 100 : m->sn), m->s ? m->s : "caller", m->nkids);
 	for (size_t j = 0; j < A->nkw; j++) {
 		bool found = false;
@@ -667,7 +667,7 @@ static bool call_macro(rctx *R, const node *at, const node *m, const chat_args *
 			if (m->kids[i]->sn == A->kwn[j]->sn && memcmp(m->kids[i]->s, A->kwn[j]->s, m->kids[i]->sn) == 0)
 				found = true;
 		if (!found)
-			return rt_fail(R, A->kwn[j], CHAT_ERR_RUNTIME, "macro '%.*s' takes no keyword argument '%.*s'",
+			return chat_fail_at(R, A->kwn[j], CHAT_ERR_RUNTIME, "macro '%.*s' takes no keyword argument '%.*s'",
 				       (int)(m->sn > 100 ? 100 : m->sn), m->s ? m->s : "caller",
 				       (int)(A->kwn[j]->sn > 100 ? 100 : A->kwn[j]->sn), A->kwn[j]->s);
 	}
@@ -688,10 +688,10 @@ static bool call_macro(rctx *R, const node *at, const node *m, const chat_args *
 				return false;
 			}
 		} else
-			v = rt_hint(R, "parameter '%.*s' was not provided", (int)(p->sn > 100 ? 100 : p->sn), p->s);
+			v = chat_hint_at(R, "parameter '%.*s' was not provided", (int)(p->sn > 100 ? 100 : p->sn), p->s);
 		if (!frame_set(R, f, p->s, p->sn, v)) {
 			R->frame = saved_f;
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 		}
 	}
 	R->frame = saved_f;
@@ -699,7 +699,7 @@ static bool call_macro(rctx *R, const node *at, const node *m, const chat_args *
 		cv c = {.t = CV_MACRO};
 		c.u.macro = caller;
 		if (!frame_set(R, f, "caller", 6, c))
-			return rt_oom(R, at);
+			return chat_oom_at(R, at);
 	}
 	if (!depth_in(R, at))
 		return false;
@@ -717,7 +717,7 @@ static bool eval_call(rctx *R, const node *n, const node *caller, cv *out)
 		if (!eval(R, cal->a, &obj))
 			return false;
 		if (obj.t == CV_UNDEF)
-			return rt_undef(R, n, obj);
+			return chat_undef_at(R, n, obj);
 		if (obj.t == CV_STR || obj.t == CV_LIST || obj.t == CV_DICT || obj.t == CV_LOOP) {
 			bool handled = false;
 			if (!eval_args(R, n, &A))
@@ -728,12 +728,12 @@ static bool eval_call(rctx *R, const node *n, const node *caller, cv *out)
 				return true;
 		}
 		cv fn;
-		if (!rt_getattr(R, cal, obj, cal->s, cal->sn, &fn))
+		if (!chat_getattr_at(R, cal, obj, cal->s, cal->sn, &fn))
 			return false;
 		if (fn.t == CV_UNDEF)
-			return rt_undef(R, n, fn);
+			return chat_undef_at(R, n, fn);
 		if (fn.t != CV_MACRO && fn.t != CV_FUNC)
-			return rt_fail(R, n, CHAT_ERR_RUNTIME, "'%s' object is not callable", cv_type_name(fn));
+			return chat_fail_at(R, n, CHAT_ERR_RUNTIME, "'%s' object is not callable", cv_type_name(fn));
 		if (!eval_args(R, n, &A))
 			return false;
 		return fn.t == CV_MACRO ? call_macro(R, n, fn.u.macro, &A, caller, out)
@@ -743,9 +743,9 @@ static bool eval_call(rctx *R, const node *n, const node *caller, cv *out)
 	if (!eval(R, cal, &fn))
 		return false;
 	if (fn.t == CV_UNDEF)
-		return rt_undef(R, n, fn);
+		return chat_undef_at(R, n, fn);
 	if (fn.t != CV_MACRO && fn.t != CV_FUNC)
-		return rt_fail(R, n, CHAT_ERR_RUNTIME, "'%s' object is not callable", cv_type_name(fn));
+		return chat_fail_at(R, n, CHAT_ERR_RUNTIME, "'%s' object is not callable", cv_type_name(fn));
 	if (!eval_args(R, n, &A))
 		return false;
 	if (fn.t == CV_MACRO)
@@ -771,7 +771,7 @@ static bool lookup_name(rctx *R, const node *n, cv *out)
 			out->u.func = globals[i].id;
 			return true;
 		}
-	*out = rt_hint(R, "'%.*s' is undefined", (int)(n->sn > 100 ? 100 : n->sn), n->s);
+	*out = chat_hint_at(R, "'%.*s' is undefined", (int)(n->sn > 100 ? 100 : n->sn), n->s);
 	return !R->failed;
 }
 
@@ -823,7 +823,7 @@ static bool eval(rctx *R, const node *n, cv *out)
 	case N_TUPLE: {
 		cv_list *l = cv_list_new(R->a, n->nkids);
 		if (!l) {
-			ok = rt_oom(R, n);
+			ok = chat_oom_at(R, n);
 			break;
 		}
 		l->tuple = n->kind == N_TUPLE;
@@ -836,25 +836,25 @@ static bool eval(rctx *R, const node *n, cv *out)
 	case N_DICT: {
 		cv_dict *d = cv_dict_new(R->a, n->nkids / 2);
 		if (!d) {
-			ok = rt_oom(R, n);
+			ok = chat_oom_at(R, n);
 			break;
 		}
 		for (size_t i = 0; ok && i + 1 < n->nkids; i += 2) {
 			ok = eval(R, n->kids[i], &a) && eval(R, n->kids[i + 1], &b);
 			if (ok && (a.t == CV_LIST && !a.u.l->tuple))
-				ok = rt_fail(R, n->kids[i], CHAT_ERR_RUNTIME, "unhashable type: 'list'");
+				ok = chat_fail_at(R, n->kids[i], CHAT_ERR_RUNTIME, "unhashable type: 'list'");
 			if (ok && (a.t == CV_DICT || a.t == CV_UNDEF))
-				ok = a.t == CV_UNDEF ? rt_undef(R, n->kids[i], a)
-						     : rt_fail(R, n->kids[i], CHAT_ERR_RUNTIME, "unhashable type: 'dict'");
+				ok = a.t == CV_UNDEF ? chat_undef_at(R, n->kids[i], a)
+						     : chat_fail_at(R, n->kids[i], CHAT_ERR_RUNTIME, "unhashable type: 'dict'");
 			if (ok && !cv_dict_set(R->a, d, a, b))
-				ok = rt_oom(R, n);
+				ok = chat_oom_at(R, n);
 		}
 		out->t = CV_DICT;
 		out->u.d = d;
 		break;
 	}
-	case N_ATTR: ok = eval(R, n->a, &a) && rt_getattr(R, n, a, n->s, n->sn, out); break;
-	case N_ITEM: ok = eval(R, n->a, &a) && eval(R, n->b, &b) && rt_getitem(R, n, a, b, out); break;
+	case N_ATTR: ok = eval(R, n->a, &a) && chat_getattr_at(R, n, a, n->s, n->sn, out); break;
+	case N_ITEM: ok = eval(R, n->a, &a) && eval(R, n->b, &b) && chat_getitem_at(R, n, a, b, out); break;
 	case N_SLICE: {
 		cv s[3];
 		const node *p[3] = {n->b, n->c, n->d};
@@ -876,10 +876,10 @@ static bool eval(rctx *R, const node *n, cv *out)
 		if (n->op == OP_NOT)
 			*out = cv_bool(!cv_truthy(a));
 		else if (a.t == CV_UNDEF)
-			ok = rt_undef(R, n, a);
+			ok = chat_undef_at(R, n, a);
 		else if (a.t == CV_INT) {
 			if (n->op == OP_NEG && a.u.i == INT64_MIN)
-				ok = rt_fail(R, n, CHAT_ERR_RUNTIME, "integer overflow");
+				ok = chat_fail_at(R, n, CHAT_ERR_RUNTIME, "integer overflow");
 			else
 				*out = cv_int(n->op == OP_NEG ? -a.u.i : a.u.i);
 		} else if (a.t == CV_BOOL)
@@ -887,7 +887,7 @@ static bool eval(rctx *R, const node *n, cv *out)
 		else if (a.t == CV_FLOAT)
 			*out = cv_float(n->op == OP_NEG ? -a.u.f : a.u.f);
 		else
-			ok = rt_fail(R, n, CHAT_ERR_RUNTIME, "bad operand type for unary %s: '%s'",
+			ok = chat_fail_at(R, n, CHAT_ERR_RUNTIME, "bad operand type for unary %s: '%s'",
 				     n->op == OP_NEG ? "-" : "+", cv_type_name(a));
 		break;
 	case N_BINARY:
@@ -908,7 +908,7 @@ static bool eval(rctx *R, const node *n, cv *out)
 		switch (n->op) {
 		case OP_CONCAT: {
 			cv sa, sb;
-			ok = rt_tostr(R, n, a, &sa) && rt_tostr(R, n, b, &sb) && str_concat(R, n, sa, sb, out);
+			ok = chat_tostr_at(R, n, a, &sa) && chat_tostr_at(R, n, b, &sb) && str_concat(R, n, sa, sb, out);
 			break;
 		}
 		case OP_EQ: *out = cv_bool(cv_equal(a, b)); break;
@@ -918,7 +918,7 @@ static bool eval(rctx *R, const node *n, cv *out)
 		case OP_GT:
 		case OP_GE: {
 			int c = 0;
-			ok = rt_compare(R, n, a, b, &c);
+			ok = chat_compare_at(R, n, a, b, &c);
 			bool r = n->op == OP_LT ? c < 0 : n->op == OP_LE ? c <= 0 : n->op == OP_GT ? c > 0 : c >= 0;
 			*out = cv_bool(r);
 			break;
@@ -941,12 +941,12 @@ static bool eval(rctx *R, const node *n, cv *out)
 			else if (n->c)
 				ok = eval(R, n->c, out);
 			else
-				*out = rt_hint(R, "the inline if-expression on line %d evaluated to false and no else "
+				*out = chat_hint_at(R, "the inline if-expression on line %d evaluated to false and no else "
 						  "section was defined.",
 					       n->line);
 		}
 		break;
-	default: ok = rt_fail(R, n, CHAT_ERR_RUNTIME, "internal error: statement used as expression");
+	default: ok = chat_fail_at(R, n, CHAT_ERR_RUNTIME, "internal error: statement used as expression");
 	}
 	R->depth--;
 	return ok && !R->failed;
@@ -957,15 +957,15 @@ static bool emit(rctx *R, const node *at, const char *p, size_t n)
 	if (chat_buf_put(R->out, p, n))
 		return true;
 	if (R->out->over)
-		return rt_fail(R, at, CHAT_ERR_LIMIT, "output limit (%zu bytes) exceeded", R->lim.max_output);
-	return rt_fail(R, at, CHAT_ERR_NOMEM, "out of memory");
+		return chat_fail_at(R, at, CHAT_ERR_LIMIT, "output limit (%zu bytes) exceeded", R->lim.max_output);
+	return chat_fail_at(R, at, CHAT_ERR_NOMEM, "out of memory");
 }
 
 static bool assign(rctx *R, const node *target, cv v, chat_frame *f)
 {
 	if (target->kind == N_NAME) {
 		if (!frame_set(R, f, target->s, target->sn, v))
-			return rt_oom(R, target);
+			return chat_oom_at(R, target);
 		return true;
 	}
 	if (target->kind == N_ATTR) {
@@ -973,21 +973,21 @@ static bool assign(rctx *R, const node *target, cv v, chat_frame *f)
 		if (!lookup_name(R, target->a, &obj))
 			return false;
 		if (obj.t != CV_NS)
-			return rt_fail(R, target, CHAT_ERR_RUNTIME, "cannot assign attribute on non-namespace object");
+			return chat_fail_at(R, target, CHAT_ERR_RUNTIME, "cannot assign attribute on non-namespace object");
 		if (target->sn && target->s[0] == '_')
-			return rt_fail(R, target, CHAT_ERR_RUNTIME,
+			return chat_fail_at(R, target, CHAT_ERR_RUNTIME,
 				       "Chat templates cannot store underscore-prefixed attributes on a namespace");
 		char *k = chat_arena_strdup(R->a, target->s, target->sn);
 		if (!k || !cv_dict_set(R->a, obj.u.d, cv_str(k, target->sn), v))
-			return rt_oom(R, target);
+			return chat_oom_at(R, target);
 		return true;
 	}
 	/* tuple unpacking */
 	cv_list *items;
-	if (!rt_iter_list(R, target, v, &items))
+	if (!chat_iter_list_at(R, target, v, &items))
 		return false;
 	if (items->n != target->nkids)
-		return rt_fail(R, target, CHAT_ERR_RUNTIME, "%s values to unpack (expected %zu, got %zu)",
+		return chat_fail_at(R, target, CHAT_ERR_RUNTIME, "%s values to unpack (expected %zu, got %zu)",
 			       items->n > target->nkids ? "too many" : "not enough", target->nkids, items->n);
 	for (size_t i = 0; i < target->nkids; i++)
 		if (!assign(R, target->kids[i], items->v[i], f))
@@ -1001,16 +1001,16 @@ static int exec_for(rctx *R, const node *n)
 	if (!eval(R, n->b, &it))
 		return EX_ERR;
 	if (it.t != CV_LIST && it.t != CV_DICT && it.t != CV_STR && it.t != CV_UNDEF) {
-		rt_fail(R, n->b, CHAT_ERR_RUNTIME, "'%s' object is not iterable", cv_type_name(it));
+		chat_fail_at(R, n->b, CHAT_ERR_RUNTIME, "'%s' object is not iterable", cv_type_name(it));
 		return EX_ERR;
 	}
 	cv_list *items;
-	if (!rt_iter_list(R, n->b, it, &items))
+	if (!chat_iter_list_at(R, n->b, it, &items))
 		return EX_ERR;
 	chat_frame *outer = R->frame;
 	chat_frame *f = frame_new(R, outer);
 	if (!f) {
-		rt_oom(R, n);
+		chat_oom_at(R, n);
 		return EX_ERR;
 	}
 	int rc = EX_OK;
@@ -1019,19 +1019,19 @@ static int exec_for(rctx *R, const node *n)
 		/* "for x in xs if cond": filter first, so loop.index/length count the kept items only */
 		cv_list *kept = cv_list_new(R->a, 0);
 		if (!kept) {
-			rt_oom(R, n);
+			chat_oom_at(R, n);
 			rc = EX_ERR;
 		}
 		for (size_t i = 0; rc == EX_OK && i < items->n; i++) {
 			cv c;
 			f->n = 0;
 			if (++R->iterations > R->lim.max_iterations) {
-				rt_fail(R, n, CHAT_ERR_LIMIT, "loop iteration limit (%zu) exceeded", R->lim.max_iterations);
+				chat_fail_at(R, n, CHAT_ERR_LIMIT, "loop iteration limit (%zu) exceeded", R->lim.max_iterations);
 				rc = EX_ERR;
 			} else if (!assign(R, n->a, items->v[i], f) || !eval(R, n->c, &c))
 				rc = EX_ERR;
 			else if (cv_truthy(c) && !cv_list_push(R->a, kept, items->v[i])) {
-				rt_oom(R, n);
+				chat_oom_at(R, n);
 				rc = EX_ERR;
 			}
 		}
@@ -1039,12 +1039,12 @@ static int exec_for(rctx *R, const node *n)
 	}
 	cv_loop *L = rc == EX_OK ? chat_arena_alloc(R->a, sizeof(*L)) : NULL;
 	if (rc == EX_OK && !L) {
-		rt_oom(R, n);
+		chat_oom_at(R, n);
 		rc = EX_ERR;
 	}
 	for (size_t i = 0; rc == EX_OK && i < items->n; i++) {
 		if (++R->iterations > R->lim.max_iterations) {
-			rt_fail(R, n, CHAT_ERR_LIMIT, "loop iteration limit (%zu) exceeded", R->lim.max_iterations);
+			chat_fail_at(R, n, CHAT_ERR_LIMIT, "loop iteration limit (%zu) exceeded", R->lim.max_iterations);
 			rc = EX_ERR;
 			break;
 		}
@@ -1056,7 +1056,7 @@ static int exec_for(rctx *R, const node *n)
 		cv lv = {.t = CV_LOOP};
 		lv.u.loop = L;
 		if (!frame_set(R, f, "loop", 4, lv)) {
-			rt_oom(R, n);
+			chat_oom_at(R, n);
 			rc = EX_ERR;
 			break;
 		}
@@ -1127,7 +1127,7 @@ static int exec(rctx *R, const node *n)
 		cv m = {.t = CV_MACRO};
 		m.u.macro = n;
 		if (!frame_set(R, R->frame, n->s, n->sn, m)) {
-			rt_oom(R, n);
+			chat_oom_at(R, n);
 			rc = EX_ERR;
 		}
 		break;
@@ -1147,7 +1147,7 @@ static int exec(rctx *R, const node *n)
 	case N_BREAK: rc = EX_BREAK; break;
 	case N_CONTINUE: rc = EX_CONTINUE; break;
 	default:
-		rt_fail(R, n, CHAT_ERR_RUNTIME, "internal error: expression used as statement");
+		chat_fail_at(R, n, CHAT_ERR_RUNTIME, "internal error: expression used as statement");
 		rc = EX_ERR;
 	}
 	R->depth--;
@@ -1249,19 +1249,19 @@ chat_status chat_template_render(const chat_template *t, const json_t *ctx, cons
 	R.frame = R.root;
 	bool ok = R.root != NULL;
 	if (!ok)
-		rt_oom(&R, NULL);
+		chat_oom_at(&R, NULL);
 	if (ok && ctx) {
 		const char *key;
 		json_t *val;
 		json_object_foreach((json_t *)ctx, key, val) {
 			cv v;
 			if (!cv_from_json(&arena, val, &v, 0)) {
-				ok = arena.over ? rt_oom(&R, NULL)
-						: rt_fail(&R, NULL, CHAT_ERR_LIMIT, "context value '%s' too large or deep", key);
+				ok = arena.over ? chat_oom_at(&R, NULL)
+						: chat_fail_at(&R, NULL, CHAT_ERR_LIMIT, "context value '%s' too large or deep", key);
 				break;
 			}
 			if (!frame_set(&R, R.root, key, strlen(key), v)) {
-				ok = rt_oom(&R, NULL);
+				ok = chat_oom_at(&R, NULL);
 				break;
 			}
 		}

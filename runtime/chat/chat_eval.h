@@ -4,18 +4,6 @@
 
 #include "chat_impl.h"
 
-/* The evaluator's rt_* helpers are linked into the same programs as the model runtime (rt_
- * prefix, runtime/model); these names keep the two apart. */
-#define rt_fail chat_rt_fail
-#define rt_undef chat_rt_undef
-#define rt_oom chat_rt_oom
-#define rt_hint chat_rt_hint
-#define rt_tostr chat_rt_tostr
-#define rt_iter_list chat_rt_iter_list
-#define rt_getattr chat_rt_getattr
-#define rt_getitem chat_rt_getitem
-#define rt_compare chat_rt_compare
-
 typedef struct chat_var {
 	const char *p;
 	size_t n;
@@ -50,21 +38,21 @@ typedef struct {
 	size_t nkw;
 } chat_args;
 
-bool rt_fail(rctx *R, const node *at, chat_status st, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+bool chat_fail_at(rctx *R, const node *at, chat_status st, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* fails with the undefined's hint as message */
-bool rt_undef(rctx *R, const node *at, cv u);
+bool chat_undef_at(rctx *R, const node *at, cv u);
 /* true when out of arena memory; sets the error */
-bool rt_oom(rctx *R, const node *at);
+bool chat_oom_at(rctx *R, const node *at);
 
-cv rt_hint(rctx *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-bool rt_tostr(rctx *R, const node *at, cv v, cv *out); /* str(v) as a value */
-bool rt_iter_list(rctx *R, const node *at, cv v, cv_list **out);
-bool rt_getattr(rctx *R, const node *at, cv obj, const char *name, size_t n, cv *out);
-bool rt_getitem(rctx *R, const node *at, cv obj, cv key, cv *out);
-bool rt_compare(rctx *R, const node *at, cv a, cv b, int *cmp);
+cv chat_hint_at(rctx *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool chat_tostr_at(rctx *R, const node *at, cv v, cv *out); /* str(v) as a value */
+bool chat_iter_list_at(rctx *R, const node *at, cv v, cv_list **out);
+bool chat_getattr_at(rctx *R, const node *at, cv obj, const char *name, size_t n, cv *out);
+bool chat_getitem_at(rctx *R, const node *at, cv obj, cv key, cv *out);
+bool chat_compare_at(rctx *R, const node *at, cv a, cv b, int *cmp);
 
 /* positional i, or keyword name, or NULL */
-const cv *arg_get(const chat_args *A, size_t i, const char *name);
+const cv *chat_arg_get(const chat_args *A, size_t i, const char *name);
 
 bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v, const chat_args *A, cv *out);
 bool chat_call_test(rctx *R, const node *at, const char *name, size_t n, cv v, const chat_args *A, bool *out);
