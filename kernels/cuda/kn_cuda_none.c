@@ -1,12 +1,21 @@
-/* Stand-in used when the build has no CUDA compiler: every query says why there is no GPU. */
+/* Stand-in used when the build has no CUDA compiler: every query says why there is no GPU and
+ * every launcher fails with that reason, so callers link one name either way. */
 #include "kn_cuda.h"
 
 #include <stdio.h>
 
+#include "kn_conv.cuh"
+
+static int none(char *err, size_t errlen)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "bale was built without CUDA (BALE_CUDA=OFF or no nvcc)");
+	return -1;
+}
+
 int kn_cuda_device_count(char *why, size_t why_len)
 {
-	if (why && why_len)
-		snprintf(why, why_len, "bale was built without CUDA (BALE_CUDA=OFF or no nvcc)");
+	none(why, why_len);
 	return 0;
 }
 
@@ -14,6 +23,102 @@ int kn_cuda_device_info_get(int device, kn_cuda_device_info *info, char *why, si
 {
 	(void)device;
 	(void)info;
-	kn_cuda_device_count(why, why_len);
-	return -1;
+	return none(why, why_len);
+}
+
+int kn_cuda_malloc(void **dptr, size_t bytes, char *err, size_t errlen)
+{
+	(void)bytes;
+	if (dptr)
+		*dptr = NULL;
+	return none(err, errlen);
+}
+
+void kn_cuda_free(void *dptr)
+{
+	(void)dptr;
+}
+
+int kn_cuda_memcpy_h2d(void *dst, const void *src, size_t bytes, char *err, size_t errlen)
+{
+	(void)dst, (void)src, (void)bytes;
+	return none(err, errlen);
+}
+
+int kn_cuda_memcpy_d2h(void *dst, const void *src, size_t bytes, char *err, size_t errlen)
+{
+	(void)dst, (void)src, (void)bytes;
+	return none(err, errlen);
+}
+
+int kn_cuda_memset(void *dst, int value, size_t bytes, void *stream, char *err, size_t errlen)
+{
+	(void)dst, (void)value, (void)bytes, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_synchronize(void *stream, char *err, size_t errlen)
+{
+	(void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_weight_check(const kn_cuda_weight *w, char *err, size_t errlen)
+{
+	(void)w;
+	return none(err, errlen);
+}
+
+int kn_cuda_gemv(const kn_cuda_weight *w, const void *x_bf16, void *y, int m, const kn_cuda_epilogue *ep,
+		 void *stream, char *err, size_t errlen)
+{
+	(void)w, (void)x_bf16, (void)y, (void)m, (void)ep, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_dequant_rows(const kn_cuda_weight *w, size_t row0, size_t rows, void *out_f32, void *stream, char *err,
+			 size_t errlen)
+{
+	(void)w, (void)row0, (void)rows, (void)out_f32, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_rmsnorm(void *h_f32, const void *add_bf16, const void *w_f32, void *y_bf16, int m, int n, float eps,
+		    void *stream, char *err, size_t errlen)
+{
+	(void)h_f32, (void)add_bf16, (void)w_f32, (void)y_bf16, (void)m, (void)n, (void)eps, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_qk_norm_rope(void *x_bf16, const void *norm_w_f32, const void *pos_i32, const void *cos_sin_f32,
+			 int max_pos, int m, int n_heads, int head_dim, int dim, float eps, void *stream, char *err,
+			 size_t errlen)
+{
+	(void)x_bf16, (void)norm_w_f32, (void)pos_i32, (void)cos_sin_f32, (void)max_pos, (void)m, (void)n_heads;
+	(void)head_dim, (void)dim, (void)eps, (void)stream;
+	return none(err, errlen);
+}
+
+void kn_cuda_rope_table(float *table, size_t max_pos, uint32_t dim, const float *inv_freq, float mscale)
+{
+	kn_rope_table_host(table, max_pos, dim, inv_freq, mscale);
+}
+
+int kn_cuda_swiglu(const void *gate_up_bf16, void *out_bf16, int m, int n, void *stream, char *err, size_t errlen)
+{
+	(void)gate_up_bf16, (void)out_bf16, (void)m, (void)n, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_embed(const kn_cuda_weight *w, const void *ids_i32, int m, void *out_f32, void *stream, char *err,
+		  size_t errlen)
+{
+	(void)w, (void)ids_i32, (void)m, (void)out_f32, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_bf16_to_f32(const void *in_bf16, void *out_f32, size_t count, void *stream, char *err, size_t errlen)
+{
+	(void)in_bf16, (void)out_f32, (void)count, (void)stream;
+	return none(err, errlen);
 }

@@ -1,0 +1,4 @@
+// GEMV instantiations for BF16 weights (one file per weight kind so builds run in parallel).
+#include "kn_gemv.cuh"
+
+KN_GEMV_DEFINE_LAUNCH(kn_gemv_launch_bf16, KN_WK_BF16)

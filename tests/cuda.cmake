@@ -1,0 +1,18 @@
+# CUDA kernels (kernels/cuda). test_kn_conv checks the shared host/device conversions on the CPU
+# (label unit); the gpu-labelled tests compare every kernel with kernels/cpu and exit 77 (SKIP)
+# without a usable device. bale_bench_kn_cuda is a tool (tools/gpu-check.sh runs it).
+bale_add_test(NAME test_kn_conv SOURCES ${CMAKE_CURRENT_LIST_DIR}/cuda/test_kn_conv.c
+  LIBS bale_kn_cuda bale_kn_cpu m LABELS unit)
+
+bale_add_test(NAME test_kn_cuda_gemv SOURCES ${CMAKE_CURRENT_LIST_DIR}/cuda/test_kn_cuda_gemv.c
+  ${CMAKE_CURRENT_LIST_DIR}/cuda/kn_cuda_testutil.c LIBS bale_kn_cuda bale_kn_cpu m LABELS gpu)
+bale_add_test(NAME test_kn_cuda_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/cuda/test_kn_cuda_ops.c
+  ${CMAKE_CURRENT_LIST_DIR}/cuda/kn_cuda_testutil.c LIBS bale_kn_cuda bale_kn_cpu m LABELS gpu)
+foreach(t test_kn_cuda_gemv test_kn_cuda_ops)
+  target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cuda)
+endforeach()
+
+if(BALE_HAVE_CUDA AND TARGET CUDA::cublas)
+  add_executable(bale_bench_kn_cuda ${CMAKE_CURRENT_LIST_DIR}/bench_kn_cuda.c)
+  target_link_libraries(bale_bench_kn_cuda PRIVATE bale_kn_cuda bale_kn_cpu CUDA::cublas m)
+endif()
