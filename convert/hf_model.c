@@ -142,17 +142,21 @@ static int parse_rope_scaling(json_t *rs, cv_hf_config *c, const char *path, cv_
 		if (get_num(rs, "beta_fast", false, 0.0, true, 1e6, &c->yarn_beta_fast, path, err) < 0 ||
 		    get_num(rs, "beta_slow", false, 0.0, true, 1e6, &c->yarn_beta_slow, path, err) < 0)
 			return -1;
-		/* DeepSeek writes attn_factor, transformers attention_factor; stored verbatim either way. */
+		/* The two keys mean different things: `attention_factor` (transformers) IS the cos/sin
+		 * scale; `attn_factor` (DeepSeek's config, vLLM) multiplies 0.1·ln(factor)+1 and is
+		 * ignored by transformers. Both are stored verbatim under their own META keys. */
 		double a = 0, b = 0;
 		int ra = get_num(rs, "attn_factor", false, 0.0, true, 1e6, &a, path, err);
 		int rb = get_num(rs, "attention_factor", false, 0.0, true, 1e6, &b, path, err);
 		if (ra < 0 || rb < 0)
 			return -1;
-		if (ra == 0 && rb == 0 && a != b)
-			return cv_fail(err, "%s: rope_scaling has attn_factor %g and attention_factor %g", path, a, b);
-		if (ra == 0 || rb == 0) {
+		if (ra == 0) {
 			c->has_attn_factor = true;
-			c->attn_factor = ra == 0 ? a : b;
+			c->attn_factor = a;
+		}
+		if (rb == 0) {
+			c->has_attention_factor = true;
+			c->attention_factor = b;
 		}
 	}
 	if (c->rope_type == CV_ROPE_LLAMA3) {
@@ -387,6 +391,8 @@ int cv_hf_write_meta(const cv_hf_config *c, const char *name, fmt_kvbuild *kv, c
 	}
 	if (c->has_attn_factor)
 		KV(fmt_kvbuild_f64(kv, "rope.attn_factor", c->attn_factor));
+	if (c->has_attention_factor)
+		KV(fmt_kvbuild_f64(kv, "rope.attention_factor", c->attention_factor));
 	if (c->rope_type == CV_ROPE_LLAMA3) {
 		KV(fmt_kvbuild_f64(kv, "rope.low_freq_factor", c->low_freq_factor));
 		KV(fmt_kvbuild_f64(kv, "rope.high_freq_factor", c->high_freq_factor));

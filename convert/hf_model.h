@@ -29,8 +29,10 @@ typedef struct {
 	double rope_factor;
 	uint32_t rope_orig_ctx; /* 0 when absent */
 	double yarn_beta_fast, yarn_beta_slow;
-	bool has_attn_factor;
+	bool has_attn_factor;       /* rope_scaling.attn_factor (DeepSeek/vLLM meaning) */
 	double attn_factor;
+	bool has_attention_factor;  /* rope_scaling.attention_factor (transformers meaning) */
+	double attention_factor;
 	double low_freq_factor, high_freq_factor;
 	int32_t bos_id, pad_id;
 	int32_t eos_ids[CV_HF_MAX_EOS]; /* config first, then generation_config, without repeats */

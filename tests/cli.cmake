@@ -2,3 +2,4 @@
 bale_add_script_test(NAME test_inspect_cli SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cli/test_inspect_cli.sh LABELS e2e)
 bale_add_script_test(NAME test_tokenize_cli SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cli/test_tokenize_cli.sh LABELS e2e)
 bale_add_script_test(NAME test_convert_enospc SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cli/test_convert_enospc.sh LABELS e2e)
+bale_add_script_test(NAME test_demo_model SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cli/test_demo_model.sh LABELS e2e)

@@ -190,6 +190,14 @@ static void test_rope_yarn(void **state)
 	p.has_attn_factor = false;
 	assert_int_equal(kn_rope_init(&p, inv, &ms, NULL, 0), 0);
 	assert_float_equal(ms, 0.1 * log(4.0) + 1, 1e-7);
+	/* transformers' attention_factor is the scale itself, in every mode */
+	p.has_attention_factor = true, p.attention_factor = 0.75;
+	for (int mode = 0; mode < 3; mode++) {
+		p.mscale_mode = (kn_yarn_mscale)mode;
+		assert_int_equal(kn_rope_init(&p, inv, &ms, NULL, 0), 0);
+		assert_float_equal(ms, 0.75, 1e-7);
+	}
+	p.has_attention_factor = false, p.mscale_mode = KN_YARN_MSCALE_EXPLICIT;
 
 	char msg[128];
 	p.orig_ctx = 0;

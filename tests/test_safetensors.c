@@ -274,6 +274,18 @@ static void config_cases(void **state)
 		fail_msg("%s", e.msg);
 	assert_int_equal(c.rope_type, CV_ROPE_YARN);
 	assert_true(c.has_attn_factor && c.attn_factor == 0.8782488562869419);
+	assert_false(c.has_attention_factor);
+	/* transformers' own key is a different quantity and is kept apart */
+	const char *tf = "{\"architectures\": [\"Qwen3ForCausalLM\"], \"intermediate_size\": 128, \"vocab_size\": 320, "
+			 "\"max_position_embeddings\": 256, \"rms_norm_eps\": 1e-6, \"hidden_size\": 64, "
+			 "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 32, "
+			 "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, "
+			 "\"original_max_position_embeddings\": 64, \"attention_factor\": 0.75}}";
+	cv_hf_config c2;
+	if (cv_hf_config_parse(tf, strlen(tf), "config.json", &c2, &e))
+		fail_msg("%s", e.msg);
+	assert_true(c2.has_attention_factor && c2.attention_factor == 0.75);
+	assert_false(c2.has_attn_factor);
 	assert_int_equal(c.head_dim, 32);
 	assert_int_equal(c.n_eos, 2);
 	assert_int_equal(c.eos_ids[1], 301);

@@ -89,16 +89,16 @@ void kn_embed(float *out, const kn_weight *w, size_t id);
 
 typedef enum { KN_ROPE_NONE = 0, KN_ROPE_LINEAR = 1, KN_ROPE_YARN = 2, KN_ROPE_LLAMA3 = 3 } kn_rope_type;
 
-/* How YaRN's cos/sin magnitude ("mscale", "attention factor") is chosen. The base value is
- * m0 = 0.1·ln(factor) + 1 (1 when factor ≤ 1). The .bale keeps rope.attn_factor verbatim but not
- * which config key it came from, so the caller picks the interpretation:
- *   TRANSFORMERS  m0, rope.attn_factor ignored. This is what transformers computes for
- *                 DeepSeek-R1-0528-Qwen3-8B, whose config spells the key `attn_factor`
- *                 (transformers only knows `attention_factor`): scale 1.1386. Default.
- *   VLLM          m0 × attn_factor (attn_factor defaults to 1), as vLLM / SGLang do: exactly 1.0
- *                 for DeepSeek's 0.8782488562869419.
- *   EXPLICIT      attn_factor when present, else m0: transformers' behaviour for a config that
- *                 uses the `attention_factor` key. */
+/* How YaRN's cos/sin magnitude ("mscale") is chosen. The base value is m0 = 0.1·ln(factor) + 1
+ * (1 when factor ≤ 1). Configs carry one of two keys with different meanings, kept apart in META:
+ * `attention_factor` (transformers: the scale itself) and `attn_factor` (DeepSeek/vLLM: a
+ * multiplier of m0, unknown to transformers). Whether DeepSeek's model was meant to run with
+ * attn_factor honoured is a choice, so the caller picks:
+ *   TRANSFORMERS  exactly what transformers computes: attention_factor if present, else m0
+ *                 (attn_factor ignored; 1.1386 for DeepSeek-R1-0528-Qwen3-8B). Default.
+ *   VLLM          attention_factor if present, else m0 × attn_factor (attn_factor defaults to 1),
+ *                 as vLLM / SGLang do: exactly 1.0 for DeepSeek's 0.8782488562869419.
+ *   EXPLICIT      attention_factor, else attn_factor, else m0: either key taken as the scale. */
 typedef enum {
 	KN_YARN_MSCALE_TRANSFORMERS = 0,
 	KN_YARN_MSCALE_VLLM = 1,
@@ -114,6 +114,8 @@ typedef struct {
 	double beta_fast, beta_slow;           /* YARN (32, 1 by default) */
 	bool has_attn_factor;
 	double attn_factor;                    /* YARN, see kn_yarn_mscale */
+	bool has_attention_factor;
+	double attention_factor;               /* YARN, see kn_yarn_mscale */
 	double low_freq_factor, high_freq_factor; /* LLAMA3 */
 	kn_yarn_mscale mscale_mode;
 } kn_rope_params;

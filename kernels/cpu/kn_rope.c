@@ -46,6 +46,8 @@ int kn_rope_init(const kn_rope_params *p, float *inv_freq, float *mscale, char *
 		return bad(msg, msg_len, "rope.yarn_beta_fast / rope.yarn_beta_slow must be finite and > 0");
 	if (p->type == KN_ROPE_YARN && p->has_attn_factor && !pos_finite(p->attn_factor))
 		return bad(msg, msg_len, "rope.attn_factor must be finite and > 0");
+	if (p->type == KN_ROPE_YARN && p->has_attention_factor && !pos_finite(p->attention_factor))
+		return bad(msg, msg_len, "rope.attention_factor must be finite and > 0");
 	if (p->type == KN_ROPE_LLAMA3 && (!pos_finite(p->low_freq_factor) || !pos_finite(p->high_freq_factor) ||
 					  p->high_freq_factor <= p->low_freq_factor))
 		return bad(msg, msg_len, "rope.low_freq_factor / rope.high_freq_factor must be > 0 with high > low");
@@ -90,13 +92,13 @@ int kn_rope_init(const kn_rope_params *p, float *inv_freq, float *mscale, char *
 		double af = p->has_attn_factor ? p->attn_factor : 1.0;
 		switch (p->mscale_mode) {
 		case KN_YARN_MSCALE_TRANSFORMERS:
-			*mscale = (float)m0;
+			*mscale = (float)(p->has_attention_factor ? p->attention_factor : m0);
 			break;
 		case KN_YARN_MSCALE_VLLM:
-			*mscale = (float)(m0 * af);
+			*mscale = (float)(p->has_attention_factor ? p->attention_factor : m0 * af);
 			break;
 		case KN_YARN_MSCALE_EXPLICIT:
-			*mscale = (float)(p->has_attn_factor ? af : m0);
+			*mscale = (float)(p->has_attention_factor ? p->attention_factor : p->has_attn_factor ? af : m0);
 			break;
 		}
 	} else if (p->type == KN_ROPE_LLAMA3) {

@@ -148,6 +148,10 @@ rt_status rt_config_from_meta(const fmt_kvlist *l, rt_config *c, rt_error *err)
 			TRY(get_f64(l, "rope.attn_factor", 1e-6, 1e6, NULL, &r->attn_factor, err));
 			r->has_attn_factor = true;
 		}
+		if (fmt_kv_find(l, "rope.attention_factor")) {
+			TRY(get_f64(l, "rope.attention_factor", 1e-6, 1e6, NULL, &r->attention_factor, err));
+			r->has_attention_factor = true;
+		}
 	}
 	if (r->type == KN_ROPE_LLAMA3) {
 		TRY(get_f64(l, "rope.low_freq_factor", 1e-6, 1e6, NULL, &r->low_freq_factor, err));

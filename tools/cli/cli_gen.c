@@ -23,10 +23,10 @@ void cli_gen_help_model(FILE *out)
 		"  --ctx N              context positions (KV cache) (default: min(model max_ctx, 4096))\n"
 		"  --kv f32|bf16        KV cache type (default f32)\n"
 		"  --threads N          matmul threads (default: all cores)\n"
-		"  --yarn-mode M        transformers|vllm|explicit: how YaRN's rope.attn_factor is read\n"
-		"                       (transformers ignores it, as HF transformers does for configs\n"
-		"                       spelling it attn_factor; vllm multiplies by it, as vLLM/SGLang and\n"
-		"                       DeepSeek do; explicit uses it as the scale)\n");
+		"  --yarn-mode M        transformers|vllm|explicit: how a YaRN config's attn_factor is read\n"
+		"                       (DeepSeek's key; transformers' attention_factor is always the scale):\n"
+		"                       transformers ignores it, as HF transformers does; vllm multiplies\n"
+		"                       0.1*ln(factor)+1 by it, as vLLM/SGLang do; explicit uses it as the scale\n");
 }
 
 void cli_gen_help_sampling(FILE *out)
