@@ -86,7 +86,7 @@ fi
 shopt -s nullglob
 shards=("$src"/*.safetensors)
 [ ${#shards[@]} -gt 0 ] || die "$src has no .safetensors files"
-in_bytes=$(stat -c %s "${shards[@]}" | awk '{ s += $1 } END { printf "%d", s }')
+in_bytes=$(stat -c %s "${shards[@]}" | awk '{ s += $1 } END { printf "%.0f", s }')
 
 mem_avail=$(($(awk '/MemAvailable/ {print $2}' /proc/meminfo) * 1024))
 if [ "$in_bytes" -gt "$mem_avail" ]; then

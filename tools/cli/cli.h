@@ -28,6 +28,8 @@ int cmd_logits(int argc, char **argv);
 void cmd_logits_help(FILE *out);
 int cmd_bench(int argc, char **argv);
 void cmd_bench_help(FILE *out);
+int cmd_eval(int argc, char **argv);
+void cmd_eval_help(FILE *out);
 #ifdef BALE_HAVE_CONVERT
 int cmd_convert(int argc, char **argv);
 void cmd_convert_help(FILE *out);

@@ -17,6 +17,7 @@ static const cli_command commands[] = {
 	{"chat", cmd_chat, cmd_chat_help, "interactive multi-turn chat"},
 	{"logits", cmd_logits, cmd_logits_help, "write the raw logits of a token sequence (parity checks)"},
 	{"bench", cmd_bench, cmd_bench_help, "measure prefill/decode speed and memory bandwidth"},
+	{"eval", cmd_eval, cmd_eval_help, "perplexity, KL divergence vs a reference, task accuracy"},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 
