@@ -143,8 +143,8 @@ rm -f "$copy"
 awk -v ib="$in_bytes" -v ob="$out_bytes" -v wc="$wall_conv" -v wp="$wall_copy" -v rss="$rss_kb" \
 	-v preset="$preset" -v w="$weights" -v cores="$(nproc)" -v thr="${threads:-all}" '
 BEGIN {
-	printf "input            %.3f GB (%d bytes)\n", ib / 1e9, ib
-	printf "output           %.3f GB (%d bytes)\n", ob / 1e9, ob
+	printf "input            %.3f GB (%.0f bytes)\n", ib / 1e9, ib
+	printf "output           %.3f GB (%.0f bytes)\n", ob / 1e9, ob
 	printf "copy baseline    %.2f s  (%.2f GB/s of input)\n", wp, ib / 1e9 / wp
 	printf "bale convert     %.2f s  (%.2f GB/s of input)\n", wc, ib / 1e9 / wc
 	printf "peak RSS         %.0f MiB\n", rss / 1024
