@@ -19,9 +19,10 @@ void cli_gen_opts_init(cli_gen_opts *o)
 
 void cli_gen_help_model(FILE *out)
 {
+	cli_device_help(out);
 	fprintf(out,
 		"  --ctx N              context positions (KV cache) (default: min(model max_ctx, 4096))\n"
-		"  --kv f32|bf16        KV cache type (default f32)\n"
+		"  --kv f32|bf16|fp8    KV cache type (default f32 on the CPU, bf16 on the GPU; fp8 is GPU-only)\n"
 		"  --threads N          matmul threads (default: all cores)\n"
 		"  --yarn-mode M        transformers|vllm|explicit: how a YaRN config's attn_factor is read\n"
 		"                       (DeepSeek's key; transformers' attention_factor is always the scale):\n"
@@ -93,7 +94,7 @@ int cli_gen_parse(const char *cmd, int argc, char **argv, int *i, cli_gen_opts *
 	if (sampling && !strcmp(a, "--no-think"))
 		return o->enable_thinking = 0, 1;
 
-	static const char *const with_value[] = {"--ctx", "--kv", "--threads", "--yarn-mode"};
+	static const char *const with_value[] = {"--ctx", "--kv", "--threads", "--yarn-mode", "--device", "--vram"};
 	static const char *const sampling_value[] = {"--chat-template", "--template-name", "--system", "--max-tokens",
 						     "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
 						     "--presence-penalty", "--frequency-penalty", "--seed", "--stop"};
@@ -114,16 +115,21 @@ int cli_gen_parse(const char *cmd, int argc, char **argv, int *i, cli_gen_opts *
 		return rc;
 	}
 	if (!strcmp(a, "--kv")) {
+		o->dev.kv_given = true;
+		o->dev.kv_f32 = !strcmp(s, "f32");
+		o->dev.kv_fp8 = !strcmp(s, "fp8");
 		if (!strcmp(s, "f32"))
 			o->so.kv_type = KN_KV_F32;
-		else if (!strcmp(s, "bf16"))
-			o->so.kv_type = KN_KV_BF16;
+		else if (!strcmp(s, "bf16") || !strcmp(s, "fp8"))
+			o->so.kv_type = KN_KV_BF16; /* fp8 exists on the GPU only (cli_device_check) */
 		else {
-			cli_error(cmd, "--kv: '%s' is not f32 or bf16", s);
+			cli_error(cmd, "--kv: '%s' is not f32, bf16 or fp8", s);
 			return -1;
 		}
 		return 1;
 	}
+	if ((rc = cli_device_option(cmd, a, s, &o->dev)) != 0)
+		return rc;
 	if (!strcmp(a, "--threads")) {
 		if ((rc = parse_long(cmd, a, s, 1, 1024, &v)) > 0)
 			o->mo.exec.n_threads = (int)v;

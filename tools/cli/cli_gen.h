@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "cli_plan.h"
 #include "gen.h"
 
 #define CLI_GEN_MAX_STOP 64
@@ -24,6 +25,7 @@ typedef struct {
 	size_t n_stop;
 	const char *system;
 	int enable_thinking; /* -1 = template default */
+	cli_device_opts dev; /* --device, --vram, and which --kv was asked */
 } cli_gen_opts;
 
 void cli_gen_opts_init(cli_gen_opts *o);

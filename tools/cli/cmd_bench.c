@@ -1,6 +1,7 @@
 /* bale bench — prefill and decode speed on the CPU, and how close decode comes to the memory
  * bandwidth the machine can deliver. */
 #include "cli.h"
+#include "cli_plan.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -33,6 +34,8 @@ void cmd_bench_help(FILE *out)
 		"  --threads N          matmul and copy threads (default: all cores)\n"
 		"  --kv f32|bf16        KV cache type (default f32)\n"
 		"  --copy-size SIZE     buffer of the copy-bandwidth measurement (default 1G)\n"
+		"  --device cpu|cuda    where to run (default cpu); cuda is not implemented yet\n"
+		"  --vram SIZE          GPU memory budget for --device cuda (default 40G)\n"
 		"  --json               one JSON object on stdout\n"
 		"  -h, --help           show this help\n\n"
 		"exit status: 0 ok, 1 failure (including not enough memory for --dummy), 2 usage error\n");
@@ -480,10 +483,12 @@ static const char *tmp_dir_for(uint64_t bytes)
 int cmd_bench(int argc, char **argv)
 {
 	bench_opts o = {.p = 128, .n = 32, .copy_bytes = (uint64_t)1 << 30};
+	cli_device_opts dev = {0};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool val = !strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "--threads") || !strcmp(a, "--kv") ||
-			   !strcmp(a, "--dummy") || !strcmp(a, "--weights") || !strcmp(a, "--copy-size");
+			   !strcmp(a, "--dummy") || !strcmp(a, "--weights") || !strcmp(a, "--copy-size") ||
+			   !strcmp(a, "--device") || !strcmp(a, "--vram");
 		if (val && i + 1 >= argc) {
 			cli_error("bench", "%s needs a value", a);
 			return CLI_USAGE;
@@ -519,6 +524,9 @@ int cmd_bench(int argc, char **argv)
 				cli_error("bench", "--copy-size: '%s' is not a size between 1M and 64G", argv[i]);
 				return CLI_USAGE;
 			}
+		} else if (!strcmp(a, "--device") || !strcmp(a, "--vram")) {
+			if (cli_device_option("bench", a, argv[++i], &dev) < 0)
+				return CLI_USAGE;
 		} else if (!strcmp(a, "--dummy")) {
 			o.dummy = argv[++i];
 		} else if (!strcmp(a, "--weights")) {
@@ -559,6 +567,8 @@ int cmd_bench(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
+	if (dev.cuda)
+		return cli_device_cuda_unavailable("bench", o.model, &dev, (uint32_t)(o.p + o.n));
 	int threads = o.threads ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 1)
 		threads = 1;

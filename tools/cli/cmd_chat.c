@@ -177,6 +177,10 @@ int cmd_chat(int argc, char **argv)
 		cli_error("chat", "no model given (usage: bale chat MODEL.bale)");
 		return CLI_USAGE;
 	}
+	if (cli_device_check("chat", &o.dev) < 0)
+		return CLI_USAGE;
+	if (o.dev.cuda)
+		return cli_device_cuda_unavailable("chat", o.model, &o.dev, o.so.ctx);
 	gen_error ge;
 	gen_model *m = NULL;
 	gen_session *s = NULL;

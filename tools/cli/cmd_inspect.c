@@ -1,5 +1,6 @@
-/* bale inspect — explain a .bale file: header, metadata, tensors, memory plan, checksums. */
+/* bale inspect — explain a .bale file: header, metadata, tensors, GPU memory plan, checksums. */
 #include "cli.h"
+#include "cli_plan.h"
 
 #include <errno.h>
 #include <float.h>
@@ -14,7 +15,7 @@ void cmd_inspect_help(FILE *out)
 {
 	fprintf(out,
 		"usage: bale inspect FILE.bale [options]\n\n"
-		"Shows the header, metadata, tensor table, totals by type and a GPU memory estimate.\n\n"
+		"Shows the header, metadata, tensor table, totals by type and the GPU memory plan\n(40 GiB budget, BF16 and FP8 KV; docs/GPU.md).\n\n"
 		"options:\n"
 		"  --verify             recompute every tensor checksum (multi-threaded) and report speed\n"
 		"  --threads N          threads for --verify (default: all cores)\n"
@@ -189,39 +190,6 @@ static json_t *kvlist_json(const fmt_kvlist *l)
 		json_object_set_new(o, kv->key, kv_json(kv));
 	}
 	return o;
-}
-
-/* ---- memory estimate -------------------------------------------------------------------- */
-
-typedef struct {
-	bool have_model;
-	uint32_t n_layers, n_kv_heads, head_dim, max_ctx;
-	uint64_t weight_bytes, embd_bytes;
-	uint64_t kv_bf16_per_1k, kv_fp8_per_1k;
-} mem_plan;
-
-static mem_plan plan_memory(const fmt_reader *r)
-{
-	mem_plan p;
-	memset(&p, 0, sizeof p);
-	for (size_t i = 0; i < fmt_reader_n_tensors(r); i++) {
-		const fmt_tensor *t = fmt_reader_tensor_at(r, i);
-		p.weight_bytes += t->data_bytes;
-		if (!strcmp(t->name, "tok_embd"))
-			p.embd_bytes = t->data_bytes;
-	}
-	const fmt_kvlist *m = fmt_reader_kv(r, FMT_SEC_META);
-	if (fmt_kv_u32(m, "model.n_layers", &p.n_layers, NULL) == FMT_OK &&
-	    fmt_kv_u32(m, "model.n_kv_heads", &p.n_kv_heads, NULL) == FMT_OK &&
-	    fmt_kv_u32(m, "model.head_dim", &p.head_dim, NULL) == FMT_OK) {
-		p.have_model = true;
-		/* K and V, per layer, per kv head, head_dim elements, per token */
-		uint64_t per_tok = 2ull * p.n_layers * p.n_kv_heads * p.head_dim;
-		p.kv_bf16_per_1k = per_tok * 2 * 1024;
-		p.kv_fp8_per_1k = per_tok * 1 * 1024;
-	}
-	fmt_kv_u32(m, "model.max_ctx", &p.max_ctx, NULL);
-	return p;
 }
 
 /* ---- stats of one tensor ---------------------------------------------------------------- */
@@ -583,27 +551,7 @@ static void print_summary(const fmt_reader *r, const inspect_opts *o)
 		       (unsigned long long)tt[i].elems, b);
 	}
 
-	mem_plan p = plan_memory(r);
-	char wb[32], eb[32];
-	cli_format_bytes(p.weight_bytes, wb, sizeof wb);
-	cli_format_bytes(p.embd_bytes, eb, sizeof eb);
-	printf("\nGPU memory estimate:\n  weights:           %s (the embedding table, %s, may stay in host memory)\n", wb,
-	       eb);
-	if (p.have_model) {
-		char kb[32], k8[32];
-		cli_format_bytes(p.kv_bf16_per_1k, kb, sizeof kb);
-		cli_format_bytes(p.kv_fp8_per_1k, k8, sizeof k8);
-		printf("  KV cache per 1K tokens: %s (BF16), %s (FP8)\n", kb, k8);
-		static const uint32_t ctxs[] = {4096, 32768, 65536, 131072};
-		for (size_t i = 0; i < 4; i++) {
-			if (p.max_ctx && ctxs[i] > p.max_ctx)
-				continue;
-			char a[32], b[32];
-			cli_format_bytes(p.weight_bytes + p.kv_bf16_per_1k * (ctxs[i] / 1024), a, sizeof a);
-			cli_format_bytes(p.weight_bytes + p.kv_fp8_per_1k * (ctxs[i] / 1024), b, sizeof b);
-			printf("  weights + KV at %6u tokens: %s (BF16 KV), %s (FP8 KV)\n", ctxs[i], a, b);
-		}
-	}
+	cli_plan_print_inspect(stdout, r);
 }
 
 static json_t *summary_json(const fmt_reader *r, const inspect_opts *o)
@@ -662,14 +610,8 @@ static json_t *summary_json(const fmt_reader *r, const inspect_opts *o)
 		json_array_append_new(tot, e);
 	}
 	json_object_set_new(root, "totals", tot);
-	mem_plan p = plan_memory(r);
 	json_t *mj = json_object();
-	json_object_set_new(mj, "weight_bytes", json_integer((json_int_t)p.weight_bytes));
-	json_object_set_new(mj, "embedding_bytes", json_integer((json_int_t)p.embd_bytes));
-	if (p.have_model) {
-		json_object_set_new(mj, "kv_bf16_bytes_per_1k_tokens", json_integer((json_int_t)p.kv_bf16_per_1k));
-		json_object_set_new(mj, "kv_fp8_bytes_per_1k_tokens", json_integer((json_int_t)p.kv_fp8_per_1k));
-	}
+	cli_plan_inspect_json(r, mj);
 	json_object_set_new(root, "memory", mj);
 	return root;
 }

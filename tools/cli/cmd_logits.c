@@ -128,6 +128,10 @@ int cmd_logits(int argc, char **argv)
 		cli_error("logits", "need MODEL, --out FILE and exactly one of --ids or --text");
 		return CLI_USAGE;
 	}
+	if (cli_device_check("logits", &o.dev) < 0)
+		return CLI_USAGE;
+	if (o.dev.cuda)
+		return cli_device_cuda_unavailable("logits", o.model, &o.dev, o.so.ctx);
 	if (!o.yarn_set)
 		o.mo.yarn = GEN_YARN_TRANSFORMERS;
 	int32_t *ids = NULL;

@@ -19,7 +19,9 @@ void cmd_run_help(FILE *out)
 		"                       only if the tokenizer asks for it)\n"
 		"  --force-think        append \"<think>\\n\" to the rendered prompt unless it already opens\n"
 		"                       reasoning (what DeepSeek recommends for R1 models)\n"
-		"  --hide-think         do not print the reasoning\n");
+		"  --hide-think         do not print the reasoning\n"
+		"  --dry-run            print the memory plan (GPU with --device cuda, else RAM) and exit\n"
+		"                       without reading the prompt or computing anything\n");
 	cli_gen_help_sampling(out);
 	cli_gen_help_model(out);
 	fprintf(out,
@@ -79,7 +81,7 @@ int cmd_run(int argc, char **argv)
 	cli_gen_opts o;
 	cli_gen_opts_init(&o);
 	const char *prompt = NULL;
-	bool raw = false, force_think = false, hide_think = false;
+	bool raw = false, force_think = false, hide_think = false, dry_run = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int rc = cli_gen_parse("run", argc, argv, &i, &o, true);
@@ -102,6 +104,8 @@ int cmd_run(int argc, char **argv)
 			force_think = true;
 		} else if (!strcmp(a, "--hide-think")) {
 			hide_think = true;
+		} else if (!strcmp(a, "--dry-run")) {
+			dry_run = true;
 		} else if (a[0] == '-' && a[1]) {
 			cli_error("run", "unknown option '%s' (see 'bale run --help')", a);
 			return CLI_USAGE;
@@ -120,6 +124,12 @@ int cmd_run(int argc, char **argv)
 		cli_error("run", "--system needs the chat template; it cannot be combined with --raw");
 		return CLI_USAGE;
 	}
+	if (cli_device_check("run", &o.dev) < 0)
+		return CLI_USAGE;
+	if (dry_run)
+		return cli_plan_dry_run("run", o.model, &o.dev, o.so.ctx, o.so.kv_type == KN_KV_BF16, o.so.max_batch);
+	if (o.dev.cuda)
+		return cli_device_cuda_unavailable("run", o.model, &o.dev, o.so.ctx);
 
 	char *stdin_prompt = NULL;
 	if (!prompt) {
