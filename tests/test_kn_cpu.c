@@ -1,12 +1,13 @@
 /* CPU kernels: the scalar references against hand-computed values, and every fast matmul path
- * (portable and AVX2, 1 and 2 threads, m = 1 and m > 1) against the reference on seeded random
- * data over many shapes, including odd n and k. */
+ * (portable, AVX2 and AVX-512 where the CPU has them, 1 and 2 threads, m = 1 and m > 1) against
+ * the reference on seeded random data over many shapes, including odd n and k. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kn_cpu.h"
+#include "kn_matmul_impl.h" /* the per-ISA dequantizers, checked bit for bit below */
 #include "testutil.h"
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -31,13 +32,29 @@ static void test_e4m3_decode(void **state)
 	}
 }
 
+/* Whether this CPU runs `isa` itself (kn_matmul would fall back otherwise); prints a note the
+ * first time an ISA is missing so a skipped path is visible in the log. */
+static bool isa_runs(int isa)
+{
+	static bool noted[KN_ISA_AVX512 + 1];
+	if (kn_isa_resolve((kn_isa)isa) == (kn_isa)isa)
+		return true;
+	if (!noted[isa]) {
+		print_message("note: this CPU lacks %s; its kernels are not tested here\n", kn_isa_name((kn_isa)isa));
+		noted[isa] = true;
+	}
+	return false;
+}
+
 static void check_small(const kn_weight *w, const float *x, size_t m, const float *want)
 {
 	float y[8];
 	kn_matmul_ref(y, x, m, w);
 	for (size_t i = 0; i < m * w->n; i++)
 		assert_float_equal(y[i], want[i], 1e-6);
-	for (int isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX2; isa++) {
+	for (int isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX512; isa++) {
+		if (!isa_runs(isa))
+			continue;
 		kn_exec ex = {1, (kn_isa)isa};
 		memset(y, 0, sizeof y);
 		assert_int_equal(kn_matmul(y, x, m, w, &ex), 0);
@@ -258,7 +275,7 @@ typedef struct {
 	fmt_scheme scheme;
 	uint32_t gs;
 	/* bounds against the binary64-accumulating reference; NMSE = Σ(y−ref)² / Σref², max_rel =
-	 * max|y−ref| / max|ref|. Fast paths accumulate k products in binary32 (8 or 32 lanes), and
+	 * max|y−ref| / max|ref|. Fast paths accumulate k products in binary32 (1, 32 or 64 lanes), and
 	 * the fused quantized kernels scale per segment instead of per element, so errors stay
 	 * within a few ulps × sqrt(k). */
 	double nmse, max_rel;
@@ -351,7 +368,6 @@ static void test_fast_vs_ref(void **state)
 	} shapes[] = {{1, 1, 1}, {1, 7, 13}, {3, 17, 33}, {1, 64, 256}, {2, 5, 31}, {5, 33, 320}, {1, 129, 1000},
 		      {4, 9, 384}, {1, 3, 128}, {7, 31, 640}};
 	tu_rng rng = {0x5eed0001};
-	bool avx2 = kn_cpu_has_avx2();
 	for (size_t t = 0; t < NELEMS(TYPES); t++) {
 		const type_case *tc = &TYPES[t];
 		for (size_t s = 0; s < NELEMS(shapes); s++) {
@@ -368,8 +384,8 @@ static void test_fast_vs_ref(void **state)
 			for (size_t i = 0; i < m * k; i++)
 				x[i] = (float)tu_rng_normal(&rng);
 			kn_matmul_ref(ref, x, m, &w);
-			for (int isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX2; isa++) {
-				if (isa == KN_ISA_AVX2 && !avx2)
+			for (int isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX512; isa++) {
+				if (!isa_runs(isa))
 					continue;
 				for (int nt = 1; nt <= 2; nt++) {
 					kn_exec ex = {nt, (kn_isa)isa};
@@ -392,14 +408,117 @@ static void test_fast_vs_ref(void **state)
 	}
 }
 
+/* Every E4M3 code, NaN and subnormals included, through every path: row r holds code r
+ * everywhere and x is one-hot, so each output is exactly one code × scale (a single rounding,
+ * like the reference). The hot position is once in the vector body and once in the tail. */
+static void test_f8_every_code(void **state)
+{
+	enum { N = 256, K = 45 };
+	static uint8_t q[N * K];
+	static float sc[N];
+	for (int r = 0; r < N; r++) {
+		memset(q + r * K, r, K);
+		sc[r] = 0.75f + (float)r / 1024.0f;
+	}
+	kn_weight w = {FMT_F8_E4M3, FMT_SCHEME_ROW, 0, N, K, q, sc};
+	static const size_t hot[] = {3, K - 2};
+	float x[2 * K], y[2 * N];
+	for (size_t h = 0; h < NELEMS(hot); h++) {
+		memset(x, 0, sizeof x);
+		x[hot[h]] = 1.0f;
+		x[K + hot[h]] = -2.0f;
+		for (int isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX512; isa++) {
+			if (!isa_runs(isa))
+				continue;
+			kn_exec ex = {1, (kn_isa)isa};
+			for (size_t m = 1; m <= 2; m++) { /* fused row kernel, then dequantize + dot */
+				assert_int_equal(kn_matmul(y, x, m, &w, &ex), 0);
+				for (size_t i = 0; i < m; i++)
+					for (int r = 0; r < N; r++) {
+						float want = kn_weight_at(&w, (size_t)r, 0) * (i ? -2.0f : 1.0f);
+						float got = y[i * N + (size_t)r];
+						if (isnan(want) ? !isnan(got) : got != want)
+							fail_msg("%s m%zu code 0x%02x pos %zu: %a, want %a",
+								 kn_isa_name((kn_isa)isa), m, r, hot[h], got, want);
+					}
+			}
+		}
+	}
+}
+
+/* The batch path's vector dequantizers promise kn_dequant_row's values exactly (one code × scale
+ * product per element), including odd k with vector tails. */
+static void test_dequant_exact(void **state)
+{
+	tu_rng rng = {0x5eed0002};
+	static const size_t ks[] = {7, 45, 384};
+	for (size_t t = 0; t < NELEMS(TYPES); t++) {
+		const type_case *tc = &TYPES[t];
+		for (size_t ki = 0; ki < NELEMS(ks); ki++) {
+			size_t n = 3, k = ks[ki];
+			if (tc->scheme == FMT_SCHEME_GROUP && k % tc->gs)
+				continue;
+			kn_weight w;
+			void *d;
+			float *sc;
+			make_weight(&rng, tc, n, k, &w, &d, &sc);
+			float *want = malloc(k * sizeof *want), *got = malloc(k * sizeof *got);
+			assert_true(want && got);
+			float lut[256];
+			for (int c = 0; c < 256; c++)
+				lut[c] = kn_e4m3_decode((uint8_t)c);
+			kn_dequant_fn fns[2] = {NULL, NULL};
+			if (isa_runs(KN_ISA_AVX2))
+				fns[0] = kn_dequant_avx2(&w);
+			if (isa_runs(KN_ISA_AVX512))
+				fns[1] = kn_dequant_avx512(&w);
+			for (int f = 0; f < 2; f++) {
+				if (!fns[f])
+					continue;
+				for (size_t r = 0; r < n; r++) {
+					kn_dequant_row(&w, r, want);
+					memset(got, 0xA5, k * sizeof *got);
+					fns[f](&w, r, lut, got);
+					if (memcmp(got, want, k * sizeof *got))
+						fail_msg("%s/%s g%u k%zu row %zu: dequantizer %d differs",
+							 fmt_dtype_name(tc->dtype), fmt_scheme_name(tc->scheme), tc->gs,
+							 k, r, f);
+				}
+			}
+			free(want), free(got), free(d), free(sc);
+		}
+	}
+}
+
+static void test_isa_dispatch(void **state)
+{
+	assert_string_equal(kn_isa_name(KN_ISA_AVX512), "avx512");
+	assert_string_equal(kn_isa_name(KN_ISA_SCALAR), "scalar");
+	bool a2 = kn_cpu_has_avx2(), a512 = kn_cpu_has_avx512();
+	assert_true(!a512 || a2); /* AVX-512 kernels also use FMA and F16C */
+	kn_isa best = a512 ? KN_ISA_AVX512 : a2 ? KN_ISA_AVX2 : KN_ISA_SCALAR;
+	assert_int_equal(kn_isa_resolve(KN_ISA_SCALAR), KN_ISA_SCALAR);
+	assert_int_equal(kn_isa_resolve(KN_ISA_AVX2), a2 ? KN_ISA_AVX2 : KN_ISA_SCALAR);
+	assert_int_equal(kn_isa_resolve(KN_ISA_AVX512), best);
+	assert_int_equal(kn_isa_resolve((kn_isa)42), best);
+	/* BALE_KN_ISA is read on the first AUTO resolution, which nothing before this test made */
+	setenv("BALE_KN_ISA", "avx2", 1);
+	assert_int_equal(kn_isa_resolve(KN_ISA_AUTO), a2 ? KN_ISA_AVX2 : KN_ISA_SCALAR);
+	setenv("BALE_KN_ISA", "scalar", 1); /* cached: no effect now */
+	assert_int_equal(kn_isa_resolve(KN_ISA_AUTO), a2 ? KN_ISA_AVX2 : KN_ISA_SCALAR);
+	assert_int_equal(kn_isa_resolve(KN_ISA_AVX512), best); /* explicit requests ignore it */
+	unsetenv("BALE_KN_ISA");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_isa_dispatch),     cmocka_unit_test(test_f8_every_code),
 		cmocka_unit_test(test_e4m3_decode),      cmocka_unit_test(test_matmul_hand),
 		cmocka_unit_test(test_weight_check),     cmocka_unit_test(test_rmsnorm_swiglu_add),
 		cmocka_unit_test(test_rope_hand),        cmocka_unit_test(test_rope_yarn),
 		cmocka_unit_test(test_rope_llama3),      cmocka_unit_test(test_attention_hand),
-		cmocka_unit_test(test_fast_vs_ref),
+		cmocka_unit_test(test_fast_vs_ref),      cmocka_unit_test(test_dequant_exact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

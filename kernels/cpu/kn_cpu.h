@@ -5,8 +5,9 @@
  *           oracle for every faster path (the OpenMP/AVX2 path here, CUDA later). They accumulate
  *           dot products in binary64, so their own rounding error is far below any fast path's.
  *   others  the fast path used by the runtime: matmul is OpenMP-parallel over output rows with
- *           AVX2/FMA inner loops picked at run time (falls back to portable scalar loops that
- *           accumulate in binary32). Every other op is cheap next to matmul and has one version.
+ *           AVX-512 or AVX2/FMA inner loops picked at run time (falls back to portable scalar
+ *           loops that accumulate in binary32). Every other op is cheap next to matmul and has
+ *           one version.
  *
  * Dequantization is exactly formats/SPEC.md §6.2: element (r, c) = float(code) × scale as one
  * binary32 multiplication. The fused fast kernels instead compute scale × Σ x·code per row or
@@ -57,16 +58,25 @@ float kn_e4m3_decode(uint8_t code);
 
 void kn_matmul_ref(float *y, const float *x, size_t m, const kn_weight *w);
 
-typedef enum { KN_ISA_AUTO = 0, KN_ISA_SCALAR = 1, KN_ISA_AVX2 = 2 } kn_isa;
+/* Instruction sets for kn_matmul. AUTO takes BALE_KN_ISA from the environment when set
+ * ("scalar", "avx2" or "avx512", read once per process; for testing and benchmarks), else the
+ * best the CPU and OS support. An explicit ISA the CPU lacks falls back to the best one below it.
+ * All of them accumulate in binary32 and scale once per row or group; they differ only in the
+ * order of the additions (scalar: sequential; AVX2: 32 lanes; AVX-512: 64 lanes, with masked
+ * tails summed in lane order). */
+typedef enum { KN_ISA_AUTO = 0, KN_ISA_SCALAR = 1, KN_ISA_AVX2 = 2, KN_ISA_AVX512 = 3 } kn_isa;
 typedef struct {
 	int n_threads; /* 0 = OpenMP default (OMP_NUM_THREADS or all cores) */
-	kn_isa isa;    /* AUTO = AVX2+FMA when the CPU has it (F16 also needs F16C) */
+	kn_isa isa;
 } kn_exec;
 
-bool kn_cpu_has_avx2(void); /* AVX2, FMA and F16C */
+bool kn_cpu_has_avx2(void);   /* AVX2, FMA and F16C */
+bool kn_cpu_has_avx512(void); /* the above plus AVX-512 F, BW and VL with OS-enabled ZMM state */
+/* The ISA kn_matmul runs for `want` (AUTO resolved as above): never AUTO. */
+kn_isa kn_isa_resolve(kn_isa want);
+const char *kn_isa_name(kn_isa isa); /* "auto", "scalar", "avx2", "avx512" or "?" */
 /* ex may be NULL (defaults). Returns 0, or -1 if a scratch row could not be allocated or the
- * weight fails kn_weight_check (nothing useful is written to y then). KN_ISA_AVX2 on a CPU
- * without it falls back to scalar. */
+ * weight fails kn_weight_check (nothing useful is written to y then). */
 int kn_matmul(float *y, const float *x, size_t m, const kn_weight *w, const kn_exec *ex);
 
 /* ---- elementwise and normalisation ---- */

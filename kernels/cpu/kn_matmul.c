@@ -1,7 +1,10 @@
-/* Fast matmul driver: splits the n output rows over OpenMP threads and picks AVX2 or portable
- * row kernels. One token (m == 1) streams each weight row once through a fused dequant-dot; a
- * batch (m > 1) dequantizes each row once into a per-thread scratch and reuses it for all m. */
+/* Fast matmul driver: splits the n output rows over OpenMP threads and picks AVX-512, AVX2 or
+ * portable row kernels. One token (m == 1) streams each weight row once through a fused
+ * dequant-dot; a batch (m > 1) dequantizes each row once into a per-thread scratch and reuses it
+ * for all m. */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -26,6 +29,90 @@ bool kn_cpu_has_avx2(void)
 	return false;
 #endif
 }
+
+bool kn_cpu_has_avx512(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	/* libgcc and compiler-rt only report AVX-512 features when XGETBV shows the OS saves the
+	 * opmask and ZMM state, so this also covers kernels that leave AVX-512 disabled. */
+	__builtin_cpu_init();
+	return kn_cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	       __builtin_cpu_supports("avx512vl");
+#else
+	return false;
+#endif
+}
+
+const char *kn_isa_name(kn_isa isa)
+{
+	switch (isa) {
+	case KN_ISA_AUTO:
+		return "auto";
+	case KN_ISA_SCALAR:
+		return "scalar";
+	case KN_ISA_AVX2:
+		return "avx2";
+	case KN_ISA_AVX512:
+		return "avx512";
+	default:
+		return "?";
+	}
+}
+
+/* CPUID traps to the hypervisor on virtual machines (microseconds), and matmul runs hundreds of
+ * times per token, so the best ISA and the environment override are looked up once. Racing
+ * first calls compute the same values; the atomics only make the sharing well defined. */
+static int isa_best_cached, isa_env_cached; /* 0 = not yet known, else kn_isa + 1 */
+
+static kn_isa isa_best(void)
+{
+	int v = __atomic_load_n(&isa_best_cached, __ATOMIC_RELAXED);
+	if (v == 0) {
+		kn_isa b = kn_cpu_has_avx512() ? KN_ISA_AVX512 : kn_cpu_has_avx2() ? KN_ISA_AVX2 : KN_ISA_SCALAR;
+		v = (int)b + 1;
+		__atomic_store_n(&isa_best_cached, v, __ATOMIC_RELAXED);
+	}
+	return (kn_isa)(v - 1);
+}
+
+/* BALE_KN_ISA; AUTO when unset or not one of the names (a library cannot complain). */
+static kn_isa isa_env(void)
+{
+	int v = __atomic_load_n(&isa_env_cached, __ATOMIC_RELAXED);
+	if (v == 0) {
+		const char *e = getenv("BALE_KN_ISA");
+		kn_isa r = KN_ISA_AUTO;
+		for (int i = KN_ISA_SCALAR; e && i <= KN_ISA_AVX512; i++)
+			if (!strcmp(e, kn_isa_name((kn_isa)i)))
+				r = (kn_isa)i;
+		v = (int)r + 1;
+		__atomic_store_n(&isa_env_cached, v, __ATOMIC_RELAXED);
+	}
+	return (kn_isa)(v - 1);
+}
+
+kn_isa kn_isa_resolve(kn_isa want)
+{
+	kn_isa best = isa_best();
+	if (want == KN_ISA_AUTO)
+		want = isa_env();
+	if (want == KN_ISA_AUTO || want > best || want < KN_ISA_SCALAR)
+		want = best;
+	return want;
+}
+
+/* E4M3 "fn" values as constant expressions: (8 + m)·2^(e−10) for e > 0, m·2^−9 for e = 0, NaN for
+ * S.1111.111. The F8 test checks every code against kn_e4m3_decode through the scalar path. */
+#define KN_E4_E(c) (((c) >> 3) & 15)
+#define KN_E4_M(c) ((c) & 7)
+#define KN_E4(c)                                                                                  \
+	(KN_E4_E(c) == 15 && KN_E4_M(c) == 7 ? NAN                                                    \
+	 : ((c) & 0x80 ? -1.0f : 1.0f) * (KN_E4_E(c) == 0 ? (float)KN_E4_M(c) / 512.0f                \
+				       : (float)(8 + KN_E4_M(c)) * (float)(1u << KN_E4_E(c)) / 1024.0f))
+#define KN_E4x4(c) KN_E4(c), KN_E4((c) + 1), KN_E4((c) + 2), KN_E4((c) + 3)
+#define KN_E4x16(c) KN_E4x4(c), KN_E4x4((c) + 4), KN_E4x4((c) + 8), KN_E4x4((c) + 12)
+#define KN_E4x64(c) KN_E4x16(c), KN_E4x16((c) + 16), KN_E4x16((c) + 32), KN_E4x16((c) + 48)
+static const float e4m3_lut[256] = {KN_E4x64(0), KN_E4x64(64), KN_E4x64(128), KN_E4x64(192)};
 
 /* Portable per-type row kernels (binary32 accumulation, one scale multiply per segment). */
 static float rowdot_f32(const kn_weight *w, size_t r, const float *x, const float *lut)
@@ -113,20 +200,23 @@ kn_rowdot_fn kn_rowdot_scalar(const kn_weight *w)
 /* Row r dequantized with the table for F8 (same values as kn_dequant_row, cheaper). */
 static void dequant_row_fast(const kn_weight *w, size_t r, const float *lut, float *out)
 {
+	size_t k = w->k;
 	if (w->dtype == FMT_F8_E4M3) {
-		const uint8_t *q = (const uint8_t *)w->data + r * w->k;
+		const uint8_t *q = (const uint8_t *)w->data + r * k;
 		float s = w->scales[r];
-		for (size_t c = 0; c < w->k; c++)
+		for (size_t c = 0; c < k; c++)
 			out[c] = lut[q[c]] * s;
 	} else if (w->dtype == FMT_I8) {
-		const int8_t *q = (const int8_t *)w->data + r * w->k;
-		size_t gs = w->scheme == FMT_SCHEME_GROUP ? w->group_size : w->k;
-		const float *s = w->scales + r * (w->k / gs);
-		for (size_t c = 0; c < w->k; c++)
-			out[c] = (float)q[c] * s[c / gs];
+		const int8_t *q = (const int8_t *)w->data + r * k;
+		size_t gs = w->scheme == FMT_SCHEME_GROUP ? w->group_size : k, ng = k / gs;
+		const float *s = w->scales + r * ng;
+		/* a loop per group: c / gs per element was a 64-bit division each */
+		for (size_t g = 0; g < ng; g++)
+			for (size_t c = g * gs; c < (g + 1) * gs; c++)
+				out[c] = (float)q[c] * s[g];
 	} else if (w->dtype == FMT_BF16) {
-		const uint16_t *q = (const uint16_t *)w->data + r * w->k;
-		for (size_t c = 0; c < w->k; c++)
+		const uint16_t *q = (const uint16_t *)w->data + r * k;
+		for (size_t c = 0; c < k; c++)
 			out[c] = fmt_bf16_to_f32(q[c]);
 	} else {
 		kn_dequant_row(w, r, out);
@@ -140,16 +230,26 @@ int kn_matmul(float *y, const float *x, size_t m, const kn_weight *w, const kn_e
 	kn_exec def = {0, KN_ISA_AUTO};
 	if (!ex)
 		ex = &def;
-	bool avx2 = ex->isa != KN_ISA_SCALAR && kn_cpu_has_avx2();
-	kn_rowdot_fn rowdot = avx2 ? kn_rowdot_avx2(w) : NULL;
+	kn_isa isa = kn_isa_resolve(ex->isa);
+	kn_rowdot_fn rowdot = NULL;
+	kn_dequant_fn deq = NULL;
+	kn_dot_fn dot = kn_dot_scalar;
+	if (isa == KN_ISA_AVX512) {
+		rowdot = kn_rowdot_avx512(w);
+		deq = kn_dequant_avx512(w);
+		dot = kn_dot_avx512;
+	} else if (isa == KN_ISA_AVX2) {
+		rowdot = kn_rowdot_avx2(w);
+		deq = kn_dequant_avx2(w);
+		dot = kn_dot_avx2;
+	}
 	if (!rowdot)
 		rowdot = kn_rowdot_scalar(w);
-	kn_dot_fn dot = avx2 ? kn_dot_avx2 : kn_dot_scalar;
-
-	float lut[256];
-	if (w->dtype == FMT_F8_E4M3)
-		for (int i = 0; i < 256; i++)
-			lut[i] = kn_e4m3_decode((uint8_t)i);
+	if (!deq)
+		deq = dequant_row_fast;
+	const float *lut = e4m3_lut;
+	/* F32 rows are used in place by the batch path */
+	bool in_place = w->dtype == FMT_F32;
 
 	size_t n = w->n, k = w->k;
 	int fail = 0;
@@ -161,7 +261,7 @@ int kn_matmul(float *y, const float *x, size_t m, const kn_weight *w, const kn_e
 #endif
 	{
 		float *buf = NULL;
-		if (m > 1) {
+		if (m > 1 && !in_place) {
 			buf = malloc(k * sizeof *buf);
 			if (!buf) {
 #ifdef _OPENMP
@@ -176,10 +276,14 @@ int kn_matmul(float *y, const float *x, size_t m, const kn_weight *w, const kn_e
 		for (size_t r = 0; r < n; r++) {
 			if (m == 1) {
 				y[r] = rowdot(w, r, x, lut);
-			} else if (buf) {
-				dequant_row_fast(w, r, lut, buf);
+			} else if (in_place || buf) {
+				const float *row = (const float *)w->data + r * k;
+				if (!in_place) {
+					deq(w, r, lut, buf);
+					row = buf;
+				}
 				for (size_t i = 0; i < m; i++)
-					y[i * n + r] = dot(x + i * k, buf, k);
+					y[i * n + r] = dot(x + i * k, row, k);
 			}
 		}
 		free(buf);

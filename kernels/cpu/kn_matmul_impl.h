@@ -8,10 +8,17 @@
 typedef float (*kn_rowdot_fn)(const kn_weight *w, size_t r, const float *x, const float *lut);
 /* Σ a[i]·b[i] */
 typedef float (*kn_dot_fn)(const float *a, const float *b, size_t n);
+/* Row r dequantized into out[w->k], bit-identical to kn_dequant_row (one code × scale product). */
+typedef void (*kn_dequant_fn)(const kn_weight *w, size_t r, const float *lut, float *out);
 
+/* Each returns NULL when the type has no kernel for that ISA. */
 kn_rowdot_fn kn_rowdot_scalar(const kn_weight *w);
-kn_rowdot_fn kn_rowdot_avx2(const kn_weight *w); /* NULL when the type has no AVX2 kernel */
+kn_rowdot_fn kn_rowdot_avx2(const kn_weight *w);
+kn_rowdot_fn kn_rowdot_avx512(const kn_weight *w);
+kn_dequant_fn kn_dequant_avx2(const kn_weight *w);
+kn_dequant_fn kn_dequant_avx512(const kn_weight *w);
 float kn_dot_scalar(const float *a, const float *b, size_t n);
 float kn_dot_avx2(const float *a, const float *b, size_t n);
+float kn_dot_avx512(const float *a, const float *b, size_t n);
 
 #endif
