@@ -787,7 +787,9 @@ bool chat_call_filter(rctx *R, const node *at, const char *name, size_t n, cv v,
 					if (x.t == CV_UNDEF && def)
 						x = *def;
 				} else {
-					if (!a0 || !need_str(R, at, a0, "map filter name"))
+					if (!a0)
+						return chat_fail_at(R, at, CHAT_ERR_RUNTIME, "map requires a filter argument");
+					if (!need_str(R, at, a0, "map filter name"))
 						return false;
 					chat_args sub = *A;
 					sub.pos = A->npos > 1 ? A->pos + 1 : NULL;

@@ -141,7 +141,12 @@ bool chat_iter_list_at(rctx *R, const node *at, cv v, cv_list **out)
 		return true;
 	}
 	case CV_STR: {
-		size_t cnt = chat_utf8_len(v.u.s.p, v.u.s.n);
+		/* Count with the splitting rule below, not chat_utf8_len: a string that starts with a
+		 * stray continuation byte (invalid UTF-8 in the template) yields one more piece. */
+		size_t cnt = 0;
+		for (size_t i = 0; i < v.u.s.n; i++)
+			if (i == 0 || ((unsigned char)v.u.s.p[i] & 0xC0) != 0x80)
+				cnt++;
 		cv_list *l = cv_list_new(R->a, cnt);
 		if (!l)
 			return chat_oom_at(R, at);

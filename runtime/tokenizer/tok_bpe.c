@@ -146,8 +146,10 @@ static void cache_store(tok_tokenizer *tok, tok_cache_slot *slot, uint64_t h, co
 	if (tok_buf_reserve(&tok->cache_data, need + 4))
 		return;
 	size_t off = (tok->cache_data.n + 3) & ~(size_t)3;
-	memcpy(tok->cache_data.p + off, ids, nids * sizeof(int32_t));
-	memcpy(tok->cache_data.p + off + nids * sizeof(int32_t), w, n);
+	if (nids) /* a word may map to no ids at all (unknown bytes, no unk token): ids is NULL then */
+		memcpy(tok->cache_data.p + off, ids, nids * sizeof(int32_t));
+	if (n)
+		memcpy(tok->cache_data.p + off + nids * sizeof(int32_t), w, n);
 	tok->cache_data.n = off + need;
 	*slot = (tok_cache_slot){h, (uint32_t)(off + nids * sizeof(int32_t)), (uint16_t)n, (uint16_t)nids};
 	tok->cache_used++;
@@ -316,6 +318,6 @@ tok_status tok_bpe_word(tok_tokenizer *tok, const char *w, size_t n, tok_ids *ou
 			return st;
 	}
 	if (n <= CACHE_MAX_WORD && out->n - first <= UINT16_MAX)
-		cache_store(tok, slot, h, w, n, out->v + first, out->n - first);
+		cache_store(tok, slot, h, w, n, out->v ? out->v + first : NULL, out->n - first); /* v is NULL while empty */
 	return TOK_OK;
 }

@@ -1,0 +1,65 @@
+# libFuzzer targets for the parsers of hostile input other than the .bale reader (which lives in
+# formats.cmake): safetensors files, HF config.json (+ generation_config.json), HF tokenizer.json +
+# tokenizer_config.json import, TOKENIZER sections driven through the runtime tokenizer, and chat
+# templates. Each target has a seed corpus tests/fuzz/corpus_<name>/ that ctest replays through
+# tests/fuzz/replay.c (label unit), so CI needs no libFuzzer. tools/fuzz-all.sh runs them for real.
+# The converter parts are compiled in directly (as test_hf_tokenizer does) so the replays do not
+# depend on the rest of bale_convert.
+set(BALE_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/fuzz)
+set(BALE_FUZZ_CV ${CMAKE_CURRENT_LIST_DIR}/../convert)
+
+set(BALE_FUZZ_safetensors_SRC ${BALE_FUZZ_CV}/safetensors.c)
+set(BALE_FUZZ_safetensors_LIBS bale_formats PkgConfig::JANSSON)
+set(BALE_FUZZ_hf_config_SRC ${BALE_FUZZ_CV}/hf_model.c ${BALE_FUZZ_CV}/safetensors.c)
+set(BALE_FUZZ_hf_config_LIBS bale_formats PkgConfig::JANSSON m)
+set(BALE_FUZZ_hf_tokenizer_SRC ${BALE_FUZZ_CV}/hf_tokenizer.c)
+set(BALE_FUZZ_hf_tokenizer_LIBS bale_formats PkgConfig::JANSSON)
+set(BALE_FUZZ_tok_section_SRC)
+set(BALE_FUZZ_tok_section_LIBS bale_tokenizer)
+set(BALE_FUZZ_chat_SRC)
+set(BALE_FUZZ_chat_LIBS bale_chat PkgConfig::JANSSON)
+set(BALE_FUZZ_TARGETS safetensors hf_config hf_tokenizer tok_section chat)
+
+foreach(name ${BALE_FUZZ_TARGETS})
+  add_executable(fuzz_${name}_replay ${BALE_FUZZ_DIR}/replay.c ${BALE_FUZZ_DIR}/fuzz_${name}.c ${BALE_FUZZ_${name}_SRC})
+  target_include_directories(fuzz_${name}_replay PRIVATE ${BALE_FUZZ_CV})
+  target_link_libraries(fuzz_${name}_replay PRIVATE ${BALE_FUZZ_${name}_LIBS})
+  add_test(NAME fuzz_${name}_replay COMMAND fuzz_${name}_replay ${BALE_FUZZ_DIR}/corpus_${name})
+  set_tests_properties(fuzz_${name}_replay PROPERTIES LABELS unit TIMEOUT 60)
+endforeach()
+
+if(BALE_FUZZ)
+  if(CMAKE_C_COMPILER_ID MATCHES "Clang")
+    set(BALE_FUZZ2_SAN address,undefined)
+    # Instrumented copies of the libraries under test (bale_formats_fuzz comes from formats.cmake).
+    file(GLOB BALE_FUZZ_TOK_SRC CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/../runtime/tokenizer/*.c)
+    file(GLOB BALE_FUZZ_CHAT_SRC CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/../runtime/chat/*.c)
+    add_library(bale_tokenizer_fuzz STATIC ${BALE_FUZZ_TOK_SRC})
+    target_include_directories(bale_tokenizer_fuzz PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../runtime/tokenizer)
+    target_link_libraries(bale_tokenizer_fuzz PUBLIC bale_formats_fuzz PkgConfig::PCRE2 PkgConfig::UTF8PROC)
+    add_library(bale_chat_fuzz STATIC ${BALE_FUZZ_CHAT_SRC})
+    target_include_directories(bale_chat_fuzz PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../runtime/chat)
+    target_link_libraries(bale_chat_fuzz PUBLIC PkgConfig::JANSSON PkgConfig::UTF8PROC m)
+    add_library(bale_convert_fuzz STATIC ${BALE_FUZZ_CV}/safetensors.c ${BALE_FUZZ_CV}/hf_model.c
+      ${BALE_FUZZ_CV}/hf_tokenizer.c)
+    target_include_directories(bale_convert_fuzz PUBLIC ${BALE_FUZZ_CV})
+    target_link_libraries(bale_convert_fuzz PUBLIC bale_formats_fuzz PkgConfig::JANSSON m)
+    foreach(lib bale_tokenizer_fuzz bale_chat_fuzz bale_convert_fuzz)
+      target_compile_options(${lib} PRIVATE -fsanitize=fuzzer-no-link,${BALE_FUZZ2_SAN} -g)
+      target_compile_definitions(${lib} PRIVATE FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
+    endforeach()
+    set(BALE_FUZZ_safetensors_FLIB bale_convert_fuzz)
+    set(BALE_FUZZ_hf_config_FLIB bale_convert_fuzz)
+    set(BALE_FUZZ_hf_tokenizer_FLIB bale_convert_fuzz)
+    set(BALE_FUZZ_tok_section_FLIB bale_tokenizer_fuzz)
+    set(BALE_FUZZ_chat_FLIB bale_chat_fuzz)
+    foreach(name ${BALE_FUZZ_TARGETS})
+      add_executable(fuzz_${name} ${BALE_FUZZ_DIR}/fuzz_${name}.c)
+      target_compile_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,${BALE_FUZZ2_SAN} -g)
+      target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,${BALE_FUZZ2_SAN})
+      target_link_libraries(fuzz_${name} PRIVATE ${BALE_FUZZ_${name}_FLIB})
+    endforeach()
+  else()
+    message(WARNING "BALE_FUZZ=ON needs clang (CMAKE_C_COMPILER_ID is ${CMAKE_C_COMPILER_ID}); parser fuzz targets not built")
+  endif()
+endif()
