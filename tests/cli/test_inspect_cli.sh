@@ -2,24 +2,8 @@
 # `bale inspect` as a user runs it: output content, JSON, --verify on good and corrupted files,
 # --tensor --stats, --extract, and exit codes 0/1/2 with messages that name the problem.
 set -uo pipefail
-BALE=${BALE_BIN:?}
-SRC=${BALE_SOURCE_DIR:?}
-T=$(mktemp -d "${TMPDIR:-/tmp}/bale-inspect-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_rc() { # expected-rc description command...
-	local want=$1 what=$2
-	shift 2
-	"$@" >"$T/out" 2>"$T/err"
-	local rc=$?
-	if [ "$rc" -ne "$want" ]; then bad "$what: exit $rc, wanted $want; stderr: $(head -c 400 "$T/err")"; else ok; fi
-}
-contains() { # file pattern description
-	if grep -qE -- "$2" "$1"; then ok; else bad "$3: no /$2/ in $(basename "$1"): $(head -c 600 "$1")"; fi
-}
+TEST_TAG=inspect
+. "${BALE_SOURCE_DIR:?}/tests/cli/lib.sh"
 
 M=$T/m.bale
 expect_rc 0 "convert fixture" "$BALE" convert "$SRC/tests/data/hf/qwen3-bf16" -o "$M" --weights int8 --quiet

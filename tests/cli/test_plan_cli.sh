@@ -3,24 +3,8 @@
 # that cannot fit and their suggestion, `--device cuda` without a usable GPU, bad --device/--vram
 # values, and the plan table of `bale inspect`. Runs on machines without a GPU.
 set -uo pipefail
-BALE=${BALE_BIN:?}
-SRC=${BALE_SOURCE_DIR:?}
-T=$(mktemp -d "${TMPDIR:-/tmp}/bale-plancli-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_rc() { # expected-rc description command...
-	local want=$1 what=$2
-	shift 2
-	"$@" >"$T/out" 2>"$T/err" </dev/null
-	local rc=$?
-	if [ "$rc" -ne "$want" ]; then bad "$what: exit $rc, wanted $want; stderr: $(head -c 400 "$T/err")"; else ok; fi
-}
-contains() { # file pattern description
-	if grep -qE -- "$2" "$1"; then ok; else bad "$3: no /$2/ in $(basename "$1"): $(head -c 800 "$1")"; fi
-}
+TEST_TAG=plancli
+. "${BALE_SOURCE_DIR:?}/tests/cli/lib.sh"
 
 # tiny Qwen3: 2 layers, 2 kv heads, head_dim 16, d_model 64, d_ff 128, vocab 320, max_ctx 256
 M=$T/m.bale

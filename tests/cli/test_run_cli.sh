@@ -3,14 +3,8 @@
 # deterministic greedy output and the stats line, --hide-think, CLI-level logits parity with
 # transformers (tests/data/logits/qwen3-yarn), a scripted chat, the dummy benchmark, and errors.
 set -uo pipefail
-BALE=${BALE_BIN:?}
-SRC=${BALE_SOURCE_DIR:?}
-T=$(mktemp -d "${TMPDIR:-/tmp}/bale-runcli-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+TEST_TAG=runcli
+. "${BALE_SOURCE_DIR:?}/tests/cli/lib.sh"
 
 D=$SRC/tests/data/logits/qwen3-yarn
 M=$T/m.bale

@@ -2,14 +2,8 @@
 # `bale tokenize`: the same ids from a .bale, a model directory and a tokenizer.json; exact decode;
 # parity with Hugging Face ids on the real Qwen3 tokenizer when ../shared is present; errors.
 set -uo pipefail
-BALE=${BALE_BIN:?}
-SRC=${BALE_SOURCE_DIR:?}
-T=$(mktemp -d "${TMPDIR:-/tmp}/bale-tokcli-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+TEST_TAG=tokcli
+. "${BALE_SOURCE_DIR:?}/tests/cli/lib.sh"
 
 D=$SRC/tests/data/hf/qwen3-bf16
 "$BALE" convert "$D" -o "$T/m.bale" --weights int8 --quiet || bad "convert"

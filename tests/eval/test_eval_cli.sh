@@ -4,14 +4,8 @@
 # divergence against itself and f32 vs int8 (checked against numpy), tokenizer mismatch, the
 # \boxed{} task scoring on a crafted model whose greedy answer is known, and usage errors.
 set -uo pipefail
-BALE=${BALE_BIN:?}
-SRC=${BALE_SOURCE_DIR:?}
-T=$(mktemp -d "${TMPDIR:-/tmp}/bale-evalcli-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+TEST_TAG=evalcli
+. "${BALE_SOURCE_DIR:?}/tests/cli/lib.sh"
 
 D=$SRC/tests/data/logits/qwen3-yarn
 "$BALE" convert "$D" -o "$T/f32.bale" --weights f32 --quiet || { echo "FAIL: convert f32" >&2; exit 1; }
