@@ -366,7 +366,10 @@ static void test_fast_vs_ref(void **state)
 	static const struct {
 		size_t m, n, k;
 	} shapes[] = {{1, 1, 1}, {1, 7, 13}, {3, 17, 33}, {1, 64, 256}, {2, 5, 31}, {5, 33, 320}, {1, 129, 1000},
-		      {4, 9, 384}, {1, 3, 128}, {7, 31, 640}};
+		      {4, 9, 384}, {1, 3, 128}, {7, 31, 640},
+		      /* the batch micro-kernels: partial row and token tiles and k tails of every size */
+		      {2, 19, 77}, {2, 6, 256}, {3, 11, 128}, {3, 5, 15}, {5, 23, 385}, {5, 3, 64}, {8, 13, 256},
+		      {8, 4, 17}, {17, 9, 97}, {17, 7, 640}, {64, 37, 129}, {64, 13, 384}};
 	tu_rng rng = {0x5eed0001};
 	for (size_t t = 0; t < NELEMS(TYPES); t++) {
 		const type_case *tc = &TYPES[t];

@@ -15,7 +15,7 @@
  * tests/test_kn_cpu.c bounds that difference against the reference.
  *
  * Shapes follow PyTorch: a weight is [n][k] (out × in), activations are row-major [m][k].
- * No function here allocates except kn_matmul (one k-float scratch row per thread when m > 1),
+ * No function here allocates except kn_matmul (a few k-float scratch rows per thread when m > 1),
  * prints or exits. Callers validate shapes (runtime/model does, with messages naming tensors);
  * kn_weight_check() is the one validator offered here.
  */
@@ -62,8 +62,11 @@ void kn_matmul_ref(float *y, const float *x, size_t m, const kn_weight *w);
  * ("scalar", "avx2" or "avx512", read once per process; for testing and benchmarks), else the
  * best the CPU and OS support. An explicit ISA the CPU lacks falls back to the best one below it.
  * All of them accumulate in binary32 and scale once per row or group; they differ only in the
- * order of the additions (scalar: sequential; AVX2: 32 lanes; AVX-512: 64 lanes, with masked
- * tails summed in lane order). */
+ * order of the additions. One token (m == 1): scalar sequential; AVX2 32 lanes; AVX-512 64
+ * lanes, with masked tails summed in lane order. A batch (m > 1) multiplies x by rows already
+ * dequantized to binary32 (code × scale, group scales included) in blocks of rows × tokens, each
+ * output one chain over k: scalar sequential; AVX2 8 lanes plus a sequential tail; AVX-512
+ * 16 lanes with a masked tail. */
 typedef enum { KN_ISA_AUTO = 0, KN_ISA_SCALAR = 1, KN_ISA_AVX2 = 2, KN_ISA_AVX512 = 3 } kn_isa;
 typedef struct {
 	int n_threads; /* 0 = OpenMP default (OMP_NUM_THREADS or all cores) */

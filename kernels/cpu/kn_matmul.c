@@ -1,7 +1,8 @@
 /* Fast matmul driver: splits the n output rows over OpenMP threads and picks AVX-512, AVX2 or
  * portable row kernels. One token (m == 1) streams each weight row once through a fused
- * dequant-dot; a batch (m > 1) dequantizes each row once into a per-thread scratch and reuses it
- * for all m. */
+ * dequant-dot; a batch (m > 1) dequantizes a tile of a few rows once into a per-thread scratch
+ * and runs every block of tokens against it through a register-blocked micro-kernel (each
+ * loaded vector feeds several FMAs, so prefill is bound by FMA throughput, not loads). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,44 @@ static void dequant_row_fast(const kn_weight *w, size_t r, const float *lut, flo
 	}
 }
 
+/* Portable batch kernel: one plain dot per output (tile of 1 × 1). */
+static void tile_scalar(const float *const *w, const float *const *x, size_t k, float *out)
+{
+	out[0] = kn_dot_scalar(x[0], w[0], k);
+}
+
+/* The batch path for output rows [r0, r0 + nr): rows dequantized into buf (or used in place for
+ * F32, buf NULL), then every block of tk.t tokens through the micro-kernel over the whole of k.
+ * Partial tiles repeat the last valid row or token so the kernel always runs full size; those
+ * outputs are dropped. (Splitting k into L1-sized chunks, with the accumulators saved between
+ * chunks, measured 10-20% slower on a Xeon with 48 KiB L1: the rows already stay in L2.) */
+static void batch_tile(float *y, const float *x, size_t m, const kn_weight *w, size_t r0, size_t nr,
+		       const kn_tile_kernel *tk, kn_dequant_fn deq, const float *lut, float *buf)
+{
+	size_t n = w->n, k = w->k;
+	const float *wp[KN_TILE_MAX], *xp[KN_TILE_MAX];
+	float out[KN_TILE_MAX * KN_TILE_MAX];
+	for (size_t i = 0; i < tk->r; i++) {
+		size_t ii = i < nr ? i : nr - 1;
+		if (!buf) {
+			wp[i] = (const float *)w->data + (r0 + ii) * k;
+		} else {
+			if (i < nr)
+				deq(w, r0 + i, lut, buf + i * k);
+			wp[i] = buf + ii * k;
+		}
+	}
+	for (size_t t0 = 0; t0 < m; t0 += tk->t) {
+		size_t nt = m - t0 < tk->t ? m - t0 : tk->t;
+		for (size_t j = 0; j < tk->t; j++)
+			xp[j] = x + (t0 + (j < nt ? j : nt - 1)) * k;
+		tk->fn(wp, xp, k, out);
+		for (size_t j = 0; j < nt; j++)
+			for (size_t i = 0; i < nr; i++)
+				y[(t0 + j) * n + r0 + i] = out[i * tk->t + j];
+	}
+}
+
 int kn_matmul(float *y, const float *x, size_t m, const kn_weight *w, const kn_exec *ex)
 {
 	if (kn_weight_check(w, NULL, 0) != 0)
@@ -233,25 +272,32 @@ int kn_matmul(float *y, const float *x, size_t m, const kn_weight *w, const kn_e
 	kn_isa isa = kn_isa_resolve(ex->isa);
 	kn_rowdot_fn rowdot = NULL;
 	kn_dequant_fn deq = NULL;
-	kn_dot_fn dot = kn_dot_scalar;
+	kn_tile_kernel tk = {0, 0, NULL};
 	if (isa == KN_ISA_AVX512) {
 		rowdot = kn_rowdot_avx512(w);
 		deq = kn_dequant_avx512(w);
-		dot = kn_dot_avx512;
+		tk = kn_tile_avx512();
 	} else if (isa == KN_ISA_AVX2) {
 		rowdot = kn_rowdot_avx2(w);
 		deq = kn_dequant_avx2(w);
-		dot = kn_dot_avx2;
+		tk = kn_tile_avx2();
 	}
 	if (!rowdot)
 		rowdot = kn_rowdot_scalar(w);
 	if (!deq)
 		deq = dequant_row_fast;
+	if (!tk.fn || tk.r < 1 || tk.t < 1 || tk.r > KN_TILE_MAX || tk.t > KN_TILE_MAX)
+		tk = (kn_tile_kernel){1, 1, tile_scalar};
 	const float *lut = e4m3_lut;
 	/* F32 rows are used in place by the batch path */
 	bool in_place = w->dtype == FMT_F32;
 
 	size_t n = w->n, k = w->k;
+	/* m == 1 streams row by row; a batch works on tiles of tk.r rows */
+	size_t rows_per = m == 1 ? 1 : tk.r, n_tiles = n / rows_per + (n % rows_per != 0);
+	size_t buf_len; /* tk.r ≤ 8, and n·k elements exist, so this cannot overflow in practice */
+	if (__builtin_mul_overflow(rows_per, k, &buf_len))
+		return -1;
 	int fail = 0;
 #ifdef _OPENMP
 	int nt = ex->n_threads > 0 ? ex->n_threads : omp_get_max_threads();
@@ -262,7 +308,7 @@ int kn_matmul(float *y, const float *x, size_t m, const kn_weight *w, const kn_e
 	{
 		float *buf = NULL;
 		if (m > 1 && !in_place) {
-			buf = malloc(k * sizeof *buf);
+			buf = malloc(buf_len * sizeof *buf);
 			if (!buf) {
 #ifdef _OPENMP
 #pragma omp atomic write
@@ -273,17 +319,12 @@ int kn_matmul(float *y, const float *x, size_t m, const kn_weight *w, const kn_e
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-		for (size_t r = 0; r < n; r++) {
+		for (size_t j = 0; j < n_tiles; j++) {
 			if (m == 1) {
-				y[r] = rowdot(w, r, x, lut);
+				y[j] = rowdot(w, j, x, lut);
 			} else if (in_place || buf) {
-				const float *row = (const float *)w->data + r * k;
-				if (!in_place) {
-					deq(w, r, lut, buf);
-					row = buf;
-				}
-				for (size_t i = 0; i < m; i++)
-					y[i * n + r] = dot(x + i * k, row, k);
+				size_t r0 = j * rows_per, nr = n - r0 < rows_per ? n - r0 : rows_per;
+				batch_tile(y, x, m, w, r0, nr, &tk, deq, lut, buf);
 			}
 		}
 		free(buf);
