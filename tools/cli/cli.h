@@ -30,10 +30,8 @@ int cmd_bench(int argc, char **argv);
 void cmd_bench_help(FILE *out);
 int cmd_eval(int argc, char **argv);
 void cmd_eval_help(FILE *out);
-#ifdef BALE_HAVE_CONVERT
 int cmd_convert(int argc, char **argv);
 void cmd_convert_help(FILE *out);
-#endif
 
 /* Diagnostics: "bale <cmd>: message" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

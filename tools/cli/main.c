@@ -8,9 +8,7 @@
 #include <unistd.h>
 
 static const cli_command commands[] = {
-#ifdef BALE_HAVE_CONVERT
 	{"convert", cmd_convert, cmd_convert_help, "convert a Hugging Face safetensors model to .bale (INT8/FP8)"},
-#endif
 	{"inspect", cmd_inspect, cmd_inspect_help, "show and verify the contents of a .bale file"},
 	{"tokenize", cmd_tokenize, cmd_tokenize_help, "encode text to token ids, or decode ids to text"},
 	{"run", cmd_run, cmd_run_help, "generate an answer to one prompt"},
