@@ -1,6 +1,7 @@
 /* bale eval — perplexity, KL divergence against a reference .bale, and task accuracy. */
 #include "cli.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +79,25 @@ void eval_progress_done(eval_progress *p, size_t done)
 		return;
 	fprintf(stderr, "%sbale eval: %zu/%zu %s in %.1f s\n", p->tty ? "\r\033[K" : "", done, p->total, p->unit,
 		cli_now() - p->t0);
+}
+
+int eval_run_workers(size_t n, void *(*fn)(void *), void *arg)
+{
+	pthread_t *th = calloc(n ? n : 1, sizeof *th);
+	if (!th) {
+		cli_error("eval", "out of memory");
+		return CLI_FAIL;
+	}
+	size_t started = 0;
+	for (; started < n; started++)
+		if (pthread_create(&th[started], NULL, fn, arg) != 0)
+			break;
+	if (started == 0)
+		fn(arg);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	return CLI_OK;
 }
 
 int eval_open(const char *path, const eval_opts *o, gen_model **m)

@@ -259,7 +259,6 @@ int eval_perplexity(eval_opts *o)
 	size_t len = 0, n = 0;
 	int32_t *ids = NULL;
 	window *win = NULL;
-	pthread_t *th = NULL;
 	ppl_job j;
 	memset(&j, 0, sizeof j);
 	pthread_mutex_init(&j.mu, NULL);
@@ -324,19 +323,8 @@ int eval_perplexity(eval_opts *o)
 	j.kv = o->g.so.kv_type;
 	eval_progress_init(&j.prog, "windows", j.n_win, o->quiet);
 	size_t np = (size_t)o->parallel < j.n_win ? (size_t)o->parallel : j.n_win;
-	th = calloc(np, sizeof *th);
-	if (!th) {
-		cli_error("eval", "out of memory");
+	if (eval_run_workers(np, ppl_worker, &j) != CLI_OK)
 		goto done;
-	}
-	size_t started = 0;
-	for (; started < np; started++)
-		if (pthread_create(&th[started], NULL, ppl_worker, &j) != 0)
-			break;
-	if (started == 0)
-		ppl_worker(&j);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
 	eval_progress_done(&j.prog, j.done);
 	if (j.failed) {
 		cli_error("eval", "%s", j.err);
@@ -346,7 +334,6 @@ int eval_perplexity(eval_opts *o)
 	ret = CLI_OK;
 done:
 	pthread_mutex_destroy(&j.mu);
-	free(th);
 	free(win);
 	free(j.nll);
 	free(j.nll_ref);

@@ -35,6 +35,10 @@ void eval_progress_init(eval_progress *p, const char *unit, size_t total, bool q
 void eval_progress_update(eval_progress *p, size_t done);
 void eval_progress_done(eval_progress *p, size_t done);
 
+/* Runs fn(arg) on n threads (at least once on the caller's thread if none can start) and waits
+ * for them. Returns CLI_OK, or CLI_FAIL after printing an out-of-memory error. */
+int eval_run_workers(size_t n, void *(*fn)(void *), void *arg);
+
 /* A model opened for eval: `--threads` split over the parallel sessions. */
 int eval_open(const char *path, const eval_opts *o, gen_model **m);
 

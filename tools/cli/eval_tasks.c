@@ -325,7 +325,6 @@ int eval_tasks(eval_opts *o)
 	int ret = CLI_FAIL;
 	task *tasks = NULL;
 	size_t nt = 0;
-	pthread_t *th = NULL;
 	task_job j;
 	memset(&j, 0, sizeof j);
 	pthread_mutex_init(&j.mu, NULL);
@@ -352,20 +351,9 @@ int eval_tasks(eval_opts *o)
 	size_t total = nt * j.k;
 	eval_progress_init(&j.prog, "answers", total, o->quiet);
 	size_t np = (size_t)o->parallel < total ? (size_t)o->parallel : total;
-	th = calloc(np, sizeof *th);
-	if (!th) {
-		cli_error("eval", "out of memory");
-		goto done;
-	}
 	double t0 = cli_now();
-	size_t started = 0;
-	for (; started < np; started++)
-		if (pthread_create(&th[started], NULL, task_worker, &j) != 0)
-			break;
-	if (started == 0)
-		task_worker(&j);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
+	if (eval_run_workers(np, task_worker, &j) != CLI_OK)
+		goto done;
 	eval_progress_done(&j.prog, j.done);
 	if (j.failed) {
 		cli_error("eval", "%s", j.err);
@@ -375,7 +363,6 @@ int eval_tasks(eval_opts *o)
 	ret = CLI_OK;
 done:
 	pthread_mutex_destroy(&j.mu);
-	free(th);
 	for (size_t q = 0; j.ans && q < nt * j.k; q++)
 		free(j.ans[q].got);
 	free(j.ans);
