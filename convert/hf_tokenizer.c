@@ -306,6 +306,25 @@ static fmt_tok_step *new_step(pstate *s, uint32_t *n, fmt_tok_step *steps, const
 	return st;
 }
 
+typedef int (*step_parser)(pstate *s, json_t *j, const char *path, int depth);
+
+/* A `Sequence` of normalizers, pre-tokenizers or decoders: each element parsed by `fn`. */
+static int parse_sequence(pstate *s, json_t *j, const char *path, int depth, const char *key, step_parser fn)
+{
+	json_t *arr = json_object_get(j, key);
+	if (!json_is_array(arr))
+		return fail(s->c, "%s.%s must be an array", path, key);
+	if (depth >= MAX_SEQ_DEPTH)
+		return fail(s->c, "%s: Sequence nested too deeply", path);
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		char sub[PATH_CAP];
+		snprintf(sub, sizeof sub, "%s.%s[%zu]", path, key, i);
+		if (fn(s, json_array_get(arr, i), sub, depth + 1))
+			return -1;
+	}
+	return 0;
+}
+
 static int parse_norm(pstate *s, json_t *j, const char *path, int depth)
 {
 	if (!j || json_is_null(j))
@@ -313,20 +332,8 @@ static int parse_norm(pstate *s, json_t *j, const char *path, int depth)
 	const char *type;
 	if (get_type(s->c, j, path, &type))
 		return -1;
-	if (!strcmp(type, "Sequence")) {
-		json_t *arr = json_object_get(j, "normalizers");
-		if (!json_is_array(arr))
-			return fail(s->c, "%s.normalizers must be an array", path);
-		if (depth >= MAX_SEQ_DEPTH)
-			return fail(s->c, "%s: Sequence nested too deeply", path);
-		for (size_t i = 0; i < json_array_size(arr); i++) {
-			char sub[PATH_CAP];
-			snprintf(sub, sizeof sub, "%s.normalizers[%zu]", path, i);
-			if (parse_norm(s, json_array_get(arr, i), sub, depth + 1))
-				return -1;
-		}
-		return 0;
-	}
+	if (!strcmp(type, "Sequence"))
+		return parse_sequence(s, j, path, depth, "normalizers", parse_norm);
 	static const struct {
 		const char *name;
 		uint8_t kind;
@@ -372,20 +379,8 @@ static int parse_pre(pstate *s, json_t *j, const char *path, int depth)
 	const char *type;
 	if (get_type(s->c, j, path, &type))
 		return -1;
-	if (!strcmp(type, "Sequence")) {
-		json_t *arr = json_object_get(j, "pretokenizers");
-		if (!json_is_array(arr))
-			return fail(s->c, "%s.pretokenizers must be an array", path);
-		if (depth >= MAX_SEQ_DEPTH)
-			return fail(s->c, "%s: Sequence nested too deeply", path);
-		for (size_t i = 0; i < json_array_size(arr); i++) {
-			char sub[PATH_CAP];
-			snprintf(sub, sizeof sub, "%s.pretokenizers[%zu]", path, i);
-			if (parse_pre(s, json_array_get(arr, i), sub, depth + 1))
-				return -1;
-		}
-		return 0;
-	}
+	if (!strcmp(type, "Sequence"))
+		return parse_sequence(s, j, path, depth, "pretokenizers", parse_pre);
 	bool b1 = false, b2 = false, b3 = false;
 	if (!strcmp(type, "Split")) {
 		fmt_tok_step *st = new_step(s, &s->t->n_pre, s->t->pre, path);
@@ -442,20 +437,8 @@ static int parse_dec(pstate *s, json_t *j, const char *path, int depth)
 	const char *type;
 	if (get_type(s->c, j, path, &type))
 		return -1;
-	if (!strcmp(type, "Sequence")) {
-		json_t *arr = json_object_get(j, "decoders");
-		if (!json_is_array(arr))
-			return fail(s->c, "%s.decoders must be an array", path);
-		if (depth >= MAX_SEQ_DEPTH)
-			return fail(s->c, "%s: Sequence nested too deeply", path);
-		for (size_t i = 0; i < json_array_size(arr); i++) {
-			char sub[PATH_CAP];
-			snprintf(sub, sizeof sub, "%s.decoders[%zu]", path, i);
-			if (parse_dec(s, json_array_get(arr, i), sub, depth + 1))
-				return -1;
-		}
-		return 0;
-	}
+	if (!strcmp(type, "Sequence"))
+		return parse_sequence(s, j, path, depth, "decoders", parse_dec);
 	uint8_t kind = 0;
 	if (!strcmp(type, "ByteLevel")) /* its options only matter for offsets, not for text */
 		kind = FMT_DEC_BYTE_LEVEL;
@@ -538,20 +521,8 @@ static int parse_post(pstate *s, json_t *j, const char *path, int depth)
 		return -1;
 	if (!strcmp(type, "ByteLevel"))
 		return 0; /* only adjusts offsets */
-	if (!strcmp(type, "Sequence")) {
-		json_t *arr = json_object_get(j, "processors");
-		if (!json_is_array(arr))
-			return fail(s->c, "%s.processors must be an array", path);
-		if (depth >= MAX_SEQ_DEPTH)
-			return fail(s->c, "%s: Sequence nested too deeply", path);
-		for (size_t i = 0; i < json_array_size(arr); i++) {
-			char sub[PATH_CAP];
-			snprintf(sub, sizeof sub, "%s.processors[%zu]", path, i);
-			if (parse_post(s, json_array_get(arr, i), sub, depth + 1))
-				return -1;
-		}
-		return 0;
-	}
+	if (!strcmp(type, "Sequence"))
+		return parse_sequence(s, j, path, depth, "processors", parse_post);
 	if (strcmp(type, "TemplateProcessing"))
 		return unsupported(s->c, path, type);
 	json_t *single = json_object_get(j, "single");
