@@ -147,6 +147,55 @@ KN_HD static inline uint32_t kn_e4m3x2_to_f16x2_scaled(uint32_t w, uint32_t sel)
 	return (h & 0x80008000u) | ((h & 0x7F007F00u) >> 1);
 }
 
+/* Encode: nearest, ties to even, saturating at ±448, NaN → 0x7F: the same steps as
+ * fmt_f32_to_e4m3 (formats/src/numeric.c), so host and device encode bit-identically. */
+KN_HD static inline uint8_t kn_f32_to_e4m3(float f)
+{
+	uint32_t u = kn_f2u(f);
+	uint8_t sign = (uint8_t)((u >> 24) & 0x80u);
+	uint32_t a = u & 0x7FFFFFFFu;
+	if (a > 0x7F800000u)
+		return 0x7F;
+	if (a >= 0x43E00000u) /* ≥ 448 (incl. inf) */
+		return (uint8_t)(sign | 0x7E);
+	if (a < 0x3C800000u) { /* < 2^-6: subnormal range, step 2^-9 */
+		float q = kn_u2f(a) * 512.0f; /* exact */
+		uint32_t t = (uint32_t)q;
+		float frac = q - (float)t;
+		if (frac > 0.5f || (frac == 0.5f && (t & 1u)))
+			t++;
+		return (uint8_t)(sign | t); /* t == 8 is the smallest normal code */
+	}
+	uint32_t e = (a >> 23) - 120u;
+	uint32_t m = a & 0x7FFFFFu;
+	uint32_t q = m >> 20, rem = m & 0xFFFFFu;
+	if (rem > 0x80000u || (rem == 0x80000u && (q & 1u)))
+		q++;
+	uint32_t code = (e << 3) + q; /* a mantissa carry rolls into the exponent */
+	if (code > 0x7E)
+		code = 0x7E;
+	return (uint8_t)(sign | code);
+}
+
+/* ---- FP8 KV cache (docs/GPU.md "KV cache") ----
+ * Each (token, layer, K or V, kv head) vector of head_dim values is stored as E4M3 codes with one
+ * f32 scale: scale = amax / 448 (1 when amax is 0 or not finite), code = e4m3(x / scale), value =
+ * e4m3_value(code) × scale. A per-token scale never needs revisiting when later tokens arrive,
+ * unlike a per-page one, and costs 4 bytes per head_dim bytes (3 % at head_dim 128). The CPU
+ * reference (kernels/cpu) and the CUDA store kernel both call these, so their codes agree bit for
+ * bit on equal f32 input. */
+#define KN_KV_F8_MAX 448.0f
+
+KN_HD static inline float kn_kv_f8_scale(float amax)
+{
+	return (amax > 0.0f && amax <= 3.4028234663852886e38f) ? amax / KN_KV_F8_MAX : 1.0f;
+}
+
+KN_HD static inline uint8_t kn_kv_f8_encode(float x, float scale)
+{
+	return kn_f32_to_e4m3(x / scale);
+}
+
 /* ---- index math (SPEC §6.3) ---- */
 
 /* Scales per row: 1 for ROW (group_size 0 here), k / group_size for GROUP. */

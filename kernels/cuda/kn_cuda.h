@@ -45,6 +45,42 @@ int kn_cuda_memset(void *dst, int value, size_t bytes, void *stream, char *err, 
 /* Waits for the stream (NULL: the whole device) and reports any error a kernel raised. */
 int kn_cuda_synchronize(void *stream, char *err, size_t errlen);
 
+/* ---- streams, events, pinned host memory, graphs ----
+ * Thin wrappers so plain C (the runtime's loader and decode loop) can overlap copies and capture
+ * the decode step without CUDA headers. Handles are opaque void *. */
+
+int kn_cuda_stream_create(void **stream, char *err, size_t errlen); /* non-blocking stream */
+void kn_cuda_stream_destroy(void *stream);                           /* NULL is a no-op */
+/* Page-locked host memory (cudaHostAlloc): H2D copies from it run asynchronously at full speed. */
+int kn_cuda_host_alloc(void **p, size_t bytes, char *err, size_t errlen);
+void kn_cuda_host_free(void *p);
+int kn_cuda_memcpy_h2d_async(void *dst, const void *src, size_t bytes, void *stream, char *err, size_t errlen);
+int kn_cuda_memcpy_d2h_async(void *dst, const void *src, size_t bytes, void *stream, char *err, size_t errlen);
+int kn_cuda_memcpy_d2d_async(void *dst, const void *src, size_t bytes, void *stream, char *err, size_t errlen);
+int kn_cuda_event_create(void **ev, char *err, size_t errlen); /* with timing */
+void kn_cuda_event_destroy(void *ev);
+int kn_cuda_event_record(void *ev, void *stream, char *err, size_t errlen);
+int kn_cuda_event_sync(void *ev, char *err, size_t errlen);
+/* 1 when the work before the event has finished, 0 when not yet, -1 on error. */
+int kn_cuda_event_done(void *ev, char *err, size_t errlen);
+int kn_cuda_event_elapsed_ms(float *ms, void *start, void *end, char *err, size_t errlen);
+/* Stream capture: everything launched on `stream` between begin and end becomes one graph,
+ * instantiated into *exec (launch it with kn_cuda_graph_launch). Launchers that allocate or
+ * synchronize must not run inside; the kernels here do neither. */
+int kn_cuda_graph_begin(void *stream, char *err, size_t errlen);
+int kn_cuda_graph_end(void *stream, void **exec, char *err, size_t errlen);
+int kn_cuda_graph_launch(void *exec, void *stream, char *err, size_t errlen);
+void kn_cuda_graph_destroy(void *exec);
+/* Device memory in use now (total − free of the current device), for reports. */
+int kn_cuda_mem_used(size_t *used, size_t *total, char *err, size_t errlen);
+
+/* Deterministic pseudo-random fill (a hash of seed and index, no state), for benchmarks on
+ * synthetic weights generated on the device: F32 and BF16 uniform in [lo, hi); I8 codes uniform
+ * in −127..127; F8_E4M3 codes uniform over the finite codes with |value| ≤ hi (NaN never
+ * written). count is in elements. */
+int kn_cuda_fill_random(void *dst, int dtype, size_t count, uint64_t seed, float lo, float hi, void *stream,
+			char *err, size_t errlen);
+
 /* ---- weights ---- */
 
 /* Element types, numerically equal to fmt_dtype (formats/include/bale/fmt.h) so callers can
@@ -68,11 +104,16 @@ typedef struct {
 /* Checks a weight as the launchers do; 0 or -1 with the reason. */
 int kn_cuda_weight_check(const kn_cuda_weight *w, char *err, size_t errlen);
 
-/* Optional GEMV epilogue. out_f32: y is float instead of BF16. residual: when non-NULL,
- * y = x·Wᵀ + residual, with residual of y's type and shape [m][n]; it may equal y (in place). */
+/* Optional GEMV / GEMM epilogue. out_f32: y is float instead of BF16. residual: when non-NULL,
+ * y = x·Wᵀ + residual, with residual of y's type and shape [m][n]; it may equal y (in place).
+ * swiglu: W is a fused gate/up weight of 2n rows interleaved as gate row j = W row 2j, up row j =
+ * W row 2j + 1 (the runtime interleaves them at upload), and y[m][n] = silu(g)·u with g, u the
+ * f32 dot products (no rounding in between); y has n = w->n / 2 columns. swiglu excludes
+ * residual. */
 typedef struct {
 	int out_f32;
 	const void *residual;
+	int swiglu;
 } kn_cuda_epilogue;
 
 #define KN_CUDA_GEMV_MAX_M 16

@@ -2,16 +2,10 @@
  * every launcher fails with that reason, so callers link one name either way. */
 #include "kn_cuda.h"
 
-#include <stdio.h>
-
 #include "kn_conv.cuh"
+#include "kn_cuda_none.h"
 
-static int none(char *err, size_t errlen)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "bale was built without CUDA (BALE_CUDA=OFF or no nvcc)");
-	return -1;
-}
+#define none kn_none
 
 int kn_cuda_device_count(char *why, size_t why_len)
 {
@@ -120,5 +114,110 @@ int kn_cuda_embed(const kn_cuda_weight *w, const void *ids_i32, int m, void *out
 int kn_cuda_bf16_to_f32(const void *in_bf16, void *out_f32, size_t count, void *stream, char *err, size_t errlen)
 {
 	(void)in_bf16, (void)out_f32, (void)count, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_stream_create(void **stream, char *err, size_t errlen)
+{
+	if (stream)
+		*stream = NULL;
+	return none(err, errlen);
+}
+
+void kn_cuda_stream_destroy(void *stream) { (void)stream; }
+
+int kn_cuda_host_alloc(void **p, size_t bytes, char *err, size_t errlen)
+{
+	(void)bytes;
+	if (p)
+		*p = NULL;
+	return none(err, errlen);
+}
+
+void kn_cuda_host_free(void *p) { (void)p; }
+
+int kn_cuda_memcpy_h2d_async(void *dst, const void *src, size_t bytes, void *stream, char *err, size_t errlen)
+{
+	(void)dst, (void)src, (void)bytes, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_memcpy_d2h_async(void *dst, const void *src, size_t bytes, void *stream, char *err, size_t errlen)
+{
+	(void)dst, (void)src, (void)bytes, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_memcpy_d2d_async(void *dst, const void *src, size_t bytes, void *stream, char *err, size_t errlen)
+{
+	(void)dst, (void)src, (void)bytes, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_event_create(void **ev, char *err, size_t errlen)
+{
+	if (ev)
+		*ev = NULL;
+	return none(err, errlen);
+}
+
+void kn_cuda_event_destroy(void *ev) { (void)ev; }
+
+int kn_cuda_event_record(void *ev, void *stream, char *err, size_t errlen)
+{
+	(void)ev, (void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_event_sync(void *ev, char *err, size_t errlen)
+{
+	(void)ev;
+	return none(err, errlen);
+}
+
+int kn_cuda_event_done(void *ev, char *err, size_t errlen)
+{
+	(void)ev;
+	return none(err, errlen);
+}
+
+int kn_cuda_event_elapsed_ms(float *ms, void *start, void *end, char *err, size_t errlen)
+{
+	(void)ms, (void)start, (void)end;
+	return none(err, errlen);
+}
+
+int kn_cuda_graph_begin(void *stream, char *err, size_t errlen)
+{
+	(void)stream;
+	return none(err, errlen);
+}
+
+int kn_cuda_graph_end(void *stream, void **exec, char *err, size_t errlen)
+{
+	(void)stream;
+	if (exec)
+		*exec = NULL;
+	return none(err, errlen);
+}
+
+int kn_cuda_graph_launch(void *exec, void *stream, char *err, size_t errlen)
+{
+	(void)exec, (void)stream;
+	return none(err, errlen);
+}
+
+void kn_cuda_graph_destroy(void *exec) { (void)exec; }
+
+int kn_cuda_mem_used(size_t *used, size_t *total, char *err, size_t errlen)
+{
+	(void)used, (void)total;
+	return none(err, errlen);
+}
+
+int kn_cuda_fill_random(void *dst, int dtype, size_t count, uint64_t seed, float lo, float hi, void *stream,
+			char *err, size_t errlen)
+{
+	(void)dst, (void)dtype, (void)count, (void)seed, (void)lo, (void)hi, (void)stream;
 	return none(err, errlen);
 }
