@@ -2,6 +2,9 @@
 if(TARGET bale_kn_cpu)
   bale_add_test(NAME test_kn_cpu SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_kn_cpu.c
     LIBS bale_kn_cpu m LABELS unit)
+  # The KV cache (F32, BF16, per-head FP8) and attention over it: the CPU reference of the GPU cache.
+  bale_add_test(NAME test_kn_kv SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_kn_kv.c
+    LIBS bale_kn_cpu m LABELS unit)
 
   # Matmul bandwidth benchmark (not a test): build with --target bale_bench_kn.
   add_executable(bale_bench_kn EXCLUDE_FROM_ALL ${CMAKE_CURRENT_SOURCE_DIR}/bench_kn.c)

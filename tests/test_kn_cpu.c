@@ -251,20 +251,20 @@ static void test_attention_hand(void **state)
 	float k[4] = {0, 0, (float)(sqrt(2.0) * log(3.0)), 0};
 	float v[4] = {4, 0, 0, 8};
 	float out[4], sc[2];
-	kn_attention(out, q, k, v, KN_KV_F32, 2, 2, 2, 1, 2, sc);
+	kn_attention(out, q, k, v, KN_KV_F32, 2 * sizeof(float), 2, 2, 1, 2, sc);
 	for (int h = 0; h < 2; h++) {
 		assert_float_equal(out[2 * h], 1.0, 1e-6);
 		assert_float_equal(out[2 * h + 1], 6.0, 1e-6);
 	}
 	/* one position: output is v whatever the score */
-	kn_attention(out, q, k, v, KN_KV_F32, 2, 1, 2, 1, 2, sc);
+	kn_attention(out, q, k, v, KN_KV_F32, 2 * sizeof(float), 1, 2, 1, 2, sc);
 	assert_float_equal(out[0], 4.0, 0);
 	/* BF16 cache holds these values exactly */
 	uint16_t kb[4], vb[4];
 	kn_kv_store(kb, KN_KV_BF16, (const float[]){0, 0, 2, 0}, 4);
 	kn_kv_store(vb, KN_KV_BF16, v, 4);
 	q[0] = q[2] = (float)(sqrt(2.0) * log(3.0) / 2);
-	kn_attention(out, q, kb, vb, KN_KV_BF16, 2, 2, 2, 1, 2, sc);
+	kn_attention(out, q, kb, vb, KN_KV_BF16, 2 * sizeof(uint16_t), 2, 2, 1, 2, sc);
 	assert_float_equal(out[1], 6.0, 1e-5);
 }
 

@@ -151,6 +151,12 @@ static void test_valid_model_runs(void **state)
 	so.kv_type = KN_KV_BF16;
 	assert_int_equal(rt_state_size(m, &so, &bytes_bf16, &re), RT_OK);
 	assert_true(bytes_bf16 < bytes);
+	/* FP8: a row is NKV·HD codes padded to 4 bytes plus NKV f32 scales; the K and V buffers here
+	 * are multiples of the 64-byte arena alignment, so the saving is exact */
+	size_t bytes_f8;
+	so.kv_type = KN_KV_F8;
+	assert_int_equal(rt_state_size(m, &so, &bytes_f8, &re), RT_OK);
+	assert_int_equal(bytes - bytes_f8, 2 * 16 * (NKV * HD * 4 - ((NKV * HD + 3) / 4 * 4 + NKV * 4)));
 	so.kv_type = KN_KV_F32;
 	rt_state *s;
 	assert_int_equal(rt_state_create(m, &so, &s, &re), RT_OK);

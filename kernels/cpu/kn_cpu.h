@@ -143,20 +143,38 @@ void kn_rope(float *x, size_t n_heads, size_t head_dim, uint32_t dim, size_t pos
 
 /* ---- attention ---- */
 
-typedef enum { KN_KV_F32 = 0, KN_KV_BF16 = 1 } kn_kv_type;
+typedef enum { KN_KV_F32 = 0, KN_KV_BF16 = 1, KN_KV_F8 = 2 } kn_kv_type;
 
-/* Stores one position's k or v vector (len floats) into a cache row (converted for BF16). */
+/* A cache row holds one position's K (or V) for every kv head:
+ *   F32   [n_kv_heads][head_dim] f32
+ *   BF16  [n_kv_heads][head_dim] BF16 (round to nearest even)
+ *   F8    [n_kv_heads][head_dim] E4M3 codes, zero bytes up to a multiple of 4, then
+ *         [n_kv_heads] f32 scales
+ * FP8 is the GPU cache's encoding (docs/GPU.md "KV cache", kn_conv.cuh): per head, amax = the
+ * largest |x| (NaN elements ignored), scale = kn_kv_f8_scale(amax), code = kn_kv_f8_encode(x,
+ * scale), value = e4m3(code) × scale as one binary32 multiply. Equal f32 input gives the GPU's
+ * codes and scales bit for bit. A NaN element stays NaN; ±inf saturates to ±448 × scale. */
+
+/* Bytes of one row (a multiple of 4 for F32 and F8); 0 for an unknown type or on overflow. */
+size_t kn_kv_row_bytes(kn_kv_type t, size_t n_kv_heads, size_t head_dim);
+/* Stores src [n_kv_heads][head_dim] into a row of kn_kv_row_bytes bytes (F8 rows 4-byte aligned;
+ * the padding is written as zeros). */
+void kn_kv_store_heads(void *row, kn_kv_type t, const float *src, size_t n_kv_heads, size_t head_dim);
+/* The row's values as f32: dst [n_kv_heads][head_dim] (what kn_attention reads). */
+void kn_kv_load_heads(float *dst, const void *row, kn_kv_type t, size_t n_kv_heads, size_t head_dim);
+/* kn_kv_store_heads with one head of len values (F8: one scale for the whole row). */
 void kn_kv_store(void *cache_row, kn_kv_type t, const float *src, size_t len);
 
 /* Causal GQA attention of one query position over cache positions 0..n_ctx-1:
  *   q   [n_heads][head_dim]
- *   k,v caches of n_ctx rows, row stride `row_stride` elements, row = [n_kv_heads][head_dim]
+ *   k,v caches of n_ctx rows (layout above), `row_bytes` bytes apart (≥ kn_kv_row_bytes; F32 and
+ *       F8 rows 4-byte aligned)
  *   out [n_heads][head_dim]
  *   scores: scratch of n_ctx floats.
  * Query head h reads kv head h / (n_heads / n_kv_heads). Scores are scaled by 1/sqrt(head_dim),
  * softmax in binary32 with the max subtracted. */
 void kn_attention(float *out, const float *q, const void *k_cache, const void *v_cache, kn_kv_type t,
-		  size_t row_stride, size_t n_ctx, size_t n_heads, size_t n_kv_heads, size_t head_dim,
+		  size_t row_bytes, size_t n_ctx, size_t n_heads, size_t n_kv_heads, size_t head_dim,
 		  float *scores);
 
 #ifdef __cplusplus

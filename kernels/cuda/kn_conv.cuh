@@ -186,9 +186,12 @@ KN_HD static inline uint8_t kn_f32_to_e4m3(float f)
  * bit on equal f32 input. */
 #define KN_KV_F8_MAX 448.0f
 
+/* A subnormal amax below ~3e-43 makes amax / 448 underflow to 0, and x / 0 would turn zeros into
+ * NaN codes; such vectors take scale 1 (they encode to ±0). */
 KN_HD static inline float kn_kv_f8_scale(float amax)
 {
-	return (amax > 0.0f && amax <= 3.4028234663852886e38f) ? amax / KN_KV_F8_MAX : 1.0f;
+	float s = amax / KN_KV_F8_MAX;
+	return (amax <= 3.4028234663852886e38f && s > 0.0f) ? s : 1.0f;
 }
 
 KN_HD static inline uint8_t kn_kv_f8_encode(float x, float scale)

@@ -26,8 +26,8 @@ static rt_status chunk(const rt_model *m, rt_state *s, const int32_t *tok, size_
 	const rt_weights *w = &m->w;
 	size_t d = c->d_model, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
 	size_t q_row = nh * hd, kv_row = nkv * hd, ff = c->d_ff;
-	size_t kv_es = s->kv_type == KN_KV_F32 ? 4 : 2;
-	size_t layer_cache = (size_t)s->max_ctx * kv_row * kv_es;
+	size_t row_bytes = kn_kv_row_bytes(s->kv_type, nkv, hd); /* rt_state checked it and the sizes */
+	size_t layer_cache = (size_t)s->max_ctx * row_bytes;
 	float *x = s->buf[RT_BUF_X], *xn = s->buf[RT_BUF_XN], *q = s->buf[RT_BUF_Q], *kn = s->buf[RT_BUF_KN],
 	      *vn = s->buf[RT_BUF_VN], *att = s->buf[RT_BUF_ATT], *gate = s->buf[RT_BUF_GATE], *up = s->buf[RT_BUF_UP],
 	      *scores = s->buf[RT_BUF_SCORES];
@@ -58,13 +58,13 @@ static rt_status chunk(const rt_model *m, rt_state *s, const int32_t *tok, size_
 			}
 			kn_rope(qi, nh, hd, c->rope.dim, p0 + i, m->inv_freq, m->mscale);
 			kn_rope(ki, nkv, hd, c->rope.dim, p0 + i, m->inv_freq, m->mscale);
-			kn_kv_store(kc + (p0 + i) * kv_row * kv_es, s->kv_type, ki, kv_row);
-			kn_kv_store(vc + (p0 + i) * kv_row * kv_es, s->kv_type, vn + i * kv_row, kv_row);
+			kn_kv_store_heads(kc + (p0 + i) * row_bytes, s->kv_type, ki, nkv, hd);
+			kn_kv_store_heads(vc + (p0 + i) * row_bytes, s->kv_type, vn + i * kv_row, nkv, hd);
 		}
 		/* causal: token i sees cache positions 0..p0+i (its own key included) */
 		for (size_t i = 0; i < nb; i++)
-			kn_attention(att + i * q_row, q + i * q_row, kc, vc, s->kv_type, kv_row, p0 + i + 1, nh, nkv, hd,
-				     scores);
+			kn_attention(att + i * q_row, q + i * q_row, kc, vc, s->kv_type, row_bytes, p0 + i + 1, nh, nkv,
+				     hd, scores);
 		TRY(mm(m, xn, att, nb, &L->attn_output, "attn_output", l, err));
 		kn_add(x, xn, nb * d);
 

@@ -101,7 +101,7 @@ typedef struct rt_state rt_state;
 typedef struct {
 	uint32_t max_ctx;   /* positions the KV cache holds; 0 = the model's max_ctx */
 	uint32_t max_batch; /* tokens per internal step of rt_forward; 0 = 1. Larger prompts are split. */
-	kn_kv_type kv_type; /* KN_KV_F32 (default) or KN_KV_BF16 */
+	kn_kv_type kv_type; /* KN_KV_F32 (default), KN_KV_BF16 or KN_KV_F8 (E4M3 + f32 scale per head) */
 } rt_state_opts;
 
 /* Bytes rt_state_create would allocate (opts may be NULL). */

@@ -24,13 +24,12 @@ static size_t take(size_t *total, size_t count, size_t size)
 static bool layout(const rt_config *c, uint32_t ctx, uint32_t batch, kn_kv_type kt, size_t *total, rt_state *s)
 {
 	size_t t = 0, kv_row = (size_t)c->n_kv_heads * c->head_dim, q_row = (size_t)c->n_heads * c->head_dim;
-	size_t kv_es = kt == KN_KV_F32 ? 4 : 2;
-	size_t cache_elems;
-	if (__builtin_mul_overflow((size_t)c->n_layers * ctx, kv_row, &cache_elems))
+	size_t row_bytes = kn_kv_row_bytes(kt, c->n_kv_heads, c->head_dim), cache_rows;
+	if (!row_bytes || __builtin_mul_overflow((size_t)c->n_layers, (size_t)ctx, &cache_rows))
 		return false;
 	size_t off[RT_BUF_COUNT];
-	off[RT_BUF_K] = take(&t, cache_elems, kv_es);
-	off[RT_BUF_V] = take(&t, cache_elems, kv_es);
+	off[RT_BUF_K] = take(&t, cache_rows, row_bytes);
+	off[RT_BUF_V] = take(&t, cache_rows, row_bytes);
 	off[RT_BUF_X] = take(&t, (size_t)batch * c->d_model, 4);
 	off[RT_BUF_XN] = take(&t, (size_t)batch * c->d_model, 4);
 	off[RT_BUF_Q] = take(&t, (size_t)batch * q_row, 4);
@@ -64,7 +63,7 @@ static rt_status resolve(const rt_model *m, const rt_state_opts *o, uint32_t *ct
 		return rt_fail(err, RT_E_ARG, "state: max_ctx %u exceeds %u", *ctx, RT_MAX_CTX);
 	if (*batch > 65536)
 		return rt_fail(err, RT_E_ARG, "state: max_batch %u exceeds 65536", *batch);
-	if (*kt != KN_KV_F32 && *kt != KN_KV_BF16)
+	if (*kt != KN_KV_F32 && *kt != KN_KV_BF16 && *kt != KN_KV_F8)
 		return rt_fail(err, RT_E_ARG, "state: unknown KV cache type %d", (int)*kt);
 	return RT_OK;
 }

@@ -5,7 +5,7 @@
 #include "rt_internal.h"
 
 enum {
-	RT_BUF_K,      /* [n_layers][max_ctx][n_kv_heads·head_dim] of kv_type */
+	RT_BUF_K,      /* [n_layers][max_ctx] rows of kn_kv_row_bytes(kv_type, n_kv_heads, head_dim) */
 	RT_BUF_V,
 	RT_BUF_X,      /* [max_batch][d_model] residual stream */
 	RT_BUF_XN,     /* [max_batch][d_model] normed input / projection output */

@@ -83,16 +83,18 @@ static pl_status check_dims(const pl_dims *d, char *err, size_t len)
 	return PL_OK;
 }
 
-/* K+V bytes of one token (no scales) and f32 scale bytes of one page. */
+/* K+V bytes of one token (no scales) and f32 scale bytes of one page: FP8 has one scale per
+ * (token, layer, K/V, kv head), scales [n_pages][n_layers][2][n_kv_heads][page_tokens]. */
 static bool kv_geometry(const pl_dims *d, pl_kv_type kv, uint32_t page, uint64_t *token_bytes, uint64_t *page_data,
 			uint64_t *page_scales)
 {
-	uint64_t per_layer, t;
+	uint64_t per_layer, t, token_scales;
 	if (!mul3(2, d->n_kv_heads, d->head_dim, &per_layer) || !mul(per_layer, d->n_layers, &t) ||
 	    !mul(t, kv == PL_KV_FP8 ? 1 : 2, token_bytes) || !mul(*token_bytes, page, page_data))
 		return false;
 	*page_scales = 0;
-	return kv != PL_KV_FP8 || mul3(2ull * 4, d->n_layers, d->n_kv_heads, page_scales);
+	return kv != PL_KV_FP8 ||
+	       (mul3(2ull * 4, d->n_layers, d->n_kv_heads, &token_scales) && mul(token_scales, page, page_scales));
 }
 
 /* KV cache of n_pages pages: the page pool and the scale array, each one aligned allocation. */

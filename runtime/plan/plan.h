@@ -15,7 +15,8 @@
  *              embed_on_host keeps tok_embd in host memory (the embedding needs one row per
  *              token) unless the file ties `output` to it
  *   KV cache   n_seq × ceil(ctx / page_tokens) pages of [n_layers][2][n_kv_heads][page][head_dim]
- *              BF16 or FP8 E4M3, plus for FP8 one f32 scale per (page, layer, K/V, kv head)
+ *              BF16 or FP8 E4M3, plus for FP8 one f32 scale per (token, layer, K/V, kv head):
+ *              FP8 bytes per token = n_layers · 2 · n_kv_heads · (head_dim + 4)
  *   workspace  activations of one prefill step, logits, attention split-K partials, RoPE table,
  *              page table
  *   reserve    CUDA context, module images and allocator slack: an estimate (512 MiB default)

@@ -16,7 +16,7 @@ contains "$T/out" 'rope\.type +STR +"yarn"' "rope metadata"
 contains "$T/out" 'blk\.0\.attn_q +I8/row +\[64, 64\]' "tensor row"
 contains "$T/out" 'tok_embd +I8/row +\[320, 64\]' "embedding row"
 contains "$T/out" '^  I8/row +16 tensors' "totals by type"
-contains "$T/out" 'KV cache per 1K tokens: 256.00 KiB \(BF16\), 130.00 KiB \(FP8\)' "KV estimate (2 layers x 2 kv x 16 x 2 x 1024; FP8 half + f32 scale per page, layer, K/V, kv head)"
+contains "$T/out" 'KV cache per 1K tokens: 256.00 KiB \(BF16\), 160.00 KiB \(FP8\)' "KV estimate (2 layers x 2 kv x 16 x 2 x 1024; FP8 half + f32 scale per token, layer, K/V, kv head)"
 contains "$T/out" 'tokenizer\.json +8772 bytes' "embedded files"
 
 # JSON is valid and consistent with the file

@@ -155,15 +155,19 @@ static void test_8b_kv(void **state)
 	assert_int_equal(pl_kv_bytes(&DIMS8, PL_KV_BF16, 16, 1024, &kv, err, sizeof err), PL_OK);
 	assert_int_equal(kv, 144 * MIB);
 
-	/* FP8: one byte per element plus one f32 scale per (page, layer, K/V, kv head) */
+	/* FP8: one byte per element plus one f32 scale per (token, layer, K/V, kv head):
+	 * 36 · 2 · 8 · (128 + 4) = 76,032 B per token, the scales 3 % of it; 131072 tokens → 9,216 MiB
+	 * of codes + 288 MiB of scales */
 	pl_plan f;
 	q.kv_type = PL_KV_FP8;
 	assert_int_equal(plan(&q, &f, err, sizeof err), PL_OK);
-	uint64_t pages = 131072 / 16, scales = pages * 36 * 2 * 8 * 4;
+	uint64_t scales = 131072ull * 36 * 2 * 8 * 4;
+	assert_int_equal(scales, 288 * MIB);
 	assert_int_equal(f.kv_token_bytes, 147456 / 2);
 	assert_int_equal(f.kv_scales, scales);
 	assert_int_equal(f.kv, 9216 * MIB + scales);
-	assert_int_equal(f.page_bytes, 16 * 73728 + 36 * 2 * 8 * 4);
+	assert_int_equal(f.kv, 131072ull * 36 * 2 * 8 * (128 + 4));
+	assert_int_equal(f.page_bytes, 16 * (73728 + 36 * 2 * 8 * 4));
 	assert_int_equal(pl_kv_bytes(&DIMS8, PL_KV_FP8, 16, 131072, &kv, err, sizeof err), PL_OK);
 	assert_int_equal(kv, f.kv);
 	/* a partial page costs a whole page */
@@ -219,8 +223,8 @@ static void test_8b_max_ctx_40g(void **state)
 	assert_int_equal(p.ws.splits, 131072 / PL_SPLIT_TOKENS);
 	uint64_t fixed = p.weights + p.reserve;
 	check_max(&m, PL_KV_BF16, p.max_ctx_bf16, 40 * GIB, fixed, 147456);
-	/* FP8 amortized: 73728 + 2304/16 bytes per token */
-	check_max(&m, PL_KV_FP8, p.max_ctx_fp8, 40 * GIB, fixed, 73728 + 144);
+	/* FP8: 73728 bytes of codes + 2304 of scales per token */
+	check_max(&m, PL_KV_FP8, p.max_ctx_fp8, 40 * GIB, fixed, 73728 + 2304);
 	/* 40 GiB holds more than the model's 131072 positions either way */
 	assert_true(p.max_ctx_bf16 > 131072 && p.max_ctx_fp8 > p.max_ctx_bf16 * 19 / 10);
 	/* same maxima whatever ctx was asked */
@@ -338,6 +342,23 @@ static void test_workspace_formulas(void **state)
 	assert_int_equal(p.ws.rope, 1024 * 16 * 4);
 	assert_int_equal(p.ws.page_table, 512 + 256 + 256); /* 3×32×4 = 384 → 512; ids, positions */
 	assert_int_equal(p.workspace, p.ws.act + p.ws.logits + p.ws.attn_split + p.ws.rope + p.ws.page_table);
+	/* FP8: codes 32 × (2×2×2×16 = 128 B) per page, and scales [n_pages][2 layers][2][2 kv heads][32 tokens]
+	 * f32 = 1024 B per page: n_layers · 2 · n_kv_heads · (head_dim + 4) = 160 B per token */
+	q.kv_type = PL_KV_FP8;
+	assert_int_equal(plan(&q, &p, err, sizeof err), PL_OK);
+	assert_int_equal(p.kv_token_bytes, 128);
+	assert_int_equal(p.page_bytes, 32 * 128 + 2 * 2 * 2 * 32 * 4);
+	assert_int_equal(p.kv_scales, 96 * 1024);
+	assert_int_equal(p.kv, 96 * 32 * 160);
+	uint64_t kv;
+	assert_int_equal(pl_kv_bytes(&q.dims, PL_KV_FP8, 32, 1000, &kv, err, sizeof err), PL_OK);
+	assert_int_equal(kv, 32 * 32 * 160); /* one sequence of whole pages */
+	/* whole pages of 1 token: exactly 160 B per token, then the two allocations' 256-byte rounding */
+	assert_int_equal(pl_kv_bytes(&q.dims, PL_KV_FP8, 1, 8, &kv, err, sizeof err), PL_OK);
+	assert_int_equal(kv, 8 * 160);
+	assert_int_equal(pl_kv_bytes(&q.dims, PL_KV_FP8, 1, 3, &kv, err, sizeof err), PL_OK);
+	assert_int_equal(kv, 512 + 256); /* codes 384 → 512, scales 96 → 256 */
+	q.kv_type = PL_KV_BF16;
 	/* more sequences than the prefill chunk: a decode step has n_seq rows */
 	q.n_seq = 20;
 	assert_int_equal(plan(&q, &p, err, sizeof err), PL_OK);
