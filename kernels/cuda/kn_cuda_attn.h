@@ -80,6 +80,13 @@ int kn_cuda_qkv_prep(const kn_cuda_kv *kv, int layer, void *qkv_bf16, int m, con
  * matrix in memory. out BF16 [T][n_heads·head_dim]. */
 int kn_cuda_attn_prefill(const kn_cuda_kv *kv, int layer, const void *q_bf16, int q_stride, void *out_bf16, int T,
 			 int p0, const void *page_table_i32, int n_heads, void *stream, char *err, size_t errlen);
+/* The same with a chosen implementation: MMA is the tensor-core kernel above (what AUTO runs);
+ * SIMPLE is one warp per (query row, head) on CUDA cores in f32, keys one at a time: slow, kept as
+ * the device-side reference that tests compare the MMA kernel with. head_dim 64 or 128. */
+enum { KN_CUDA_PREFILL_AUTO = 0, KN_CUDA_PREFILL_MMA = 1, KN_CUDA_PREFILL_SIMPLE = 2 };
+int kn_cuda_attn_prefill_impl(const kn_cuda_kv *kv, int layer, const void *q_bf16, int q_stride, void *out_bf16,
+			      int T, int p0, const void *page_table_i32, int n_heads, int impl, void *stream, char *err,
+			      size_t errlen);
 
 /* Decode attention (flash-decoding): n_seq sequences, one query each (row s of q); sequence s
  * attends to its positions 0..seq_len_i32[s]−1 through page table row s (page_table_i32 is
@@ -88,8 +95,10 @@ int kn_cuda_attn_prefill(const kn_cuda_kv *kv, int layer, const void *q_bf16, in
  * and merged by a second kernel. Lengths are read on the device, so one captured graph serves
  * every length; n_splits is fixed per call (kn_cuda_attn_decode_splits suggests one). */
 size_t kn_cuda_attn_decode_work_bytes(int n_seq, int n_heads, int head_dim, int n_splits);
-/* Splits that keep the GPU busy for n_seq sequences of up to max_len positions: about two
- * blocks per SM in total, each covering at least 256 positions, between 1 and 1024. */
+/* Splits that keep the GPU busy for n_seq sequences of up to max_len positions: about four
+ * blocks (of four warps) per SM in total, each covering at least 256 positions, between 1 and
+ * 1024. Decode supports head_dim 64 and 128 and query groups (n_heads / n_kv_heads) up to 8; a
+ * sequence of length 0 gets zeros, a length above max_pages · page_tokens is clamped to it. */
 int kn_cuda_attn_decode_splits(int n_seq, int n_kv_heads, int max_len, int n_sms);
 int kn_cuda_attn_decode(const kn_cuda_kv *kv, int layer, const void *q_bf16, int q_stride, void *out_bf16, int n_seq,
 			const void *seq_len_i32, const void *page_table_i32, int max_pages, int n_heads, int n_splits,

@@ -199,12 +199,104 @@ static void test_rope_table(void **state)
 	free(tab);
 }
 
+/* kn_f32_to_e4m3 against formats' fmt_f32_to_e4m3, bit for bit: every sign and exponent with
+ * 2048 leading-mantissa patterns × the low bits that make ties and near-ties (exact ties of
+ * normals and subnormals, one ulp either side), then random patterns and the special values. */
+static void test_e4m3_encode_sweep(void **state)
+{
+	(void)state;
+	const uint32_t lows[] = {0x000u, 0x001u, 0x7FFu, 0x800u, 0x801u, 0xFFFu};
+	size_t n = 0;
+	for (uint32_t sign = 0; sign < 2; sign++)
+		for (uint32_t e = 0; e < 256; e++)
+			for (uint32_t hi = 0; hi < 2048; hi++)
+				for (size_t k = 0; k < sizeof lows / sizeof *lows; k++) {
+					uint32_t u = sign << 31 | e << 23 | hi << 12 | lows[k];
+					float f;
+					memcpy(&f, &u, sizeof f);
+					uint8_t got = kn_f32_to_e4m3(f), want = fmt_f32_to_e4m3(f);
+					if (got != want)
+						fail_msg("bits 0x%08x (%a): kn_conv 0x%02x, formats 0x%02x", u, (double)f, got, want);
+					n++;
+				}
+	tu_rng rng = {99};
+	for (int i = 0; i < 4000000; i++) {
+		uint32_t u = (uint32_t)tu_rng_u64(&rng);
+		float f;
+		memcpy(&f, &u, sizeof f);
+		if (kn_f32_to_e4m3(f) != fmt_f32_to_e4m3(f))
+			fail_msg("bits 0x%08x: kn_conv 0x%02x, formats 0x%02x", u, kn_f32_to_e4m3(f), fmt_f32_to_e4m3(f));
+	}
+	const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 448.0f, -448.0f, 464.0f, 463.99f, 480.0f,
+				 0x1p-9f, 0x1p-10f, 0x1.8p-10f, 0x1p-6f, 0x1.ep-7f, 3.4e38f, 0x1p-149f};
+	for (size_t i = 0; i < sizeof special / sizeof *special; i++)
+		assert_int_equal(kn_f32_to_e4m3(special[i]), fmt_f32_to_e4m3(special[i]));
+	assert_int_equal(kn_f32_to_e4m3(-0.0f), 0x80);
+	assert_int_equal(kn_f32_to_e4m3(1e9f), 0x7E);
+	assert_int_equal(kn_f32_to_e4m3(NAN), 0x7F);
+	assert_true(n == 2u * 256 * 2048 * 6);
+}
+
+/* Half an E4M3 step at |y| (y in code units, |y| ≤ 448): 2^-10 in the subnormal range, else
+ * 2^(e − 4) for |y| in [2^e, 2^(e+1)). */
+static double e4m3_half_step(double y)
+{
+	y = fabs(y);
+	if (y < 0x1p-6)
+		return 0x1p-10;
+	int e;
+	frexp(y, &e); /* y = m · 2^e, m in [0.5, 1) */
+	return ldexp(1.0, e - 1 - 4);
+}
+
+/* The FP8 KV encoding: scale = amax / 448, every decoded value within half a step × scale of the
+ * input (plus the f32 rounding of the division and product), the largest element at ±448. */
+static void test_kv_f8_roundtrip(void **state)
+{
+	(void)state;
+	tu_rng rng = {123};
+	float x[128];
+	for (int t = 0; t < 20000; t++) {
+		const double mag = ldexp(1.0, (int)(tu_rng_u64(&rng) % 60) - 30);
+		float amax = 0.0f;
+		for (int d = 0; d < 128; d++) {
+			x[d] = (float)(tu_rng_normal(&rng) * mag);
+			if (t % 7 == 0 && d % 3 == 0)
+				x[d] = 0.0f;
+			if (fabsf(x[d]) > amax)
+				amax = fabsf(x[d]);
+		}
+		const float sc = kn_kv_f8_scale(amax);
+		assert_true(sc > 0.0f);
+		if (amax > 0.0f)
+			assert_true(sc == amax / 448.0f);
+		for (int d = 0; d < 128; d++) {
+			const uint8_t c = kn_kv_f8_encode(x[d], sc);
+			assert_true((c & 0x7F) != 0x7F);
+			const double dec = (double)(kn_e4m3_to_f32(c) * sc);
+			const double y = (double)x[d] / sc;
+			const double bound = e4m3_half_step(y) * sc * (1 + 0x1p-20) + fabs((double)x[d]) * 0x1p-22;
+			if (fabs(dec - x[d]) > bound)
+				fail_msg("t %d d %d: x %a scale %a code 0x%02x decodes to %a (bound %g)", t, d, (double)x[d],
+					 (double)sc, c, dec, bound);
+			if (fabsf(x[d]) == amax && amax > 0.0f)
+				assert_int_equal(c & 0x7F, 0x7E);
+		}
+	}
+	/* zero or non-finite amax: scale 1 (zeros stay zeros, no NaN codes) */
+	assert_true(kn_kv_f8_scale(0.0f) == 1.0f);
+	assert_true(kn_kv_f8_scale(INFINITY) == 1.0f);
+	assert_true(kn_kv_f8_scale(NAN) == 1.0f);
+	assert_int_equal(kn_kv_f8_encode(0.0f, kn_kv_f8_scale(0.0f)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_enum_values), cmocka_unit_test(test_byte_perm), cmocka_unit_test(test_e4m3_exact),
 		cmocka_unit_test(test_e4m3_trick),  cmocka_unit_test(test_i8_trick),  cmocka_unit_test(test_bf16),
 		cmocka_unit_test(test_index_math),  cmocka_unit_test(test_rope_table),
+		cmocka_unit_test(test_e4m3_encode_sweep), cmocka_unit_test(test_kv_f8_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
