@@ -1,6 +1,7 @@
 // GEMV entry point (argument checks, tile sizing, dispatch) and the exact dequantization kernels.
 #include <limits.h>
 
+#include "kn_cuda_gemm.h"
 #include "kn_gemv.cuh"
 
 extern "C" int kn_cuda_weight_check(const kn_cuda_weight *w, char *err, size_t errlen)
@@ -54,14 +55,19 @@ extern "C" int kn_cuda_gemv(const kn_cuda_weight *w, const void *x_bf16, void *y
 	if (m < 1 || m > KN_CUDA_GEMV_MAX_M)
 		return kn_fail(err, errlen, "kn_cuda_gemv: m = %d outside 1..%d", m, KN_CUDA_GEMV_MAX_M);
 	const int out_f32 = ep && ep->out_f32;
+	const int swiglu = ep && ep->swiglu;
 	const void *resid = ep ? ep->residual : NULL;
 	const size_t ysz = out_f32 ? 4 : 2;
+	if (swiglu && resid)
+		return kn_fail(err, errlen, "kn_cuda_gemv: the swiglu epilogue excludes a residual");
+	if (swiglu && w->n % 2)
+		return kn_fail(err, errlen, "kn_cuda_gemv: swiglu needs an even number of rows (n = %zu)", w->n);
 	if (!x_bf16 || !y)
 		return kn_fail(err, errlen, "kn_cuda_gemv: NULL x or y");
 	if (kn_misaligned(x_bf16, 2) || kn_misaligned(y, ysz) || (resid && kn_misaligned(resid, ysz)))
 		return kn_fail(err, errlen, "kn_cuda_gemv: x, y or residual not aligned to its element size");
 	// m ≤ 16 and n, k ≤ INT_MAX: these products fit in size_t on a 64-bit host.
-	const size_t xbytes = (size_t)m * w->k * 2, ybytes = (size_t)m * w->n * ysz;
+	const size_t xbytes = (size_t)m * w->k * 2, ybytes = (size_t)m * (swiglu ? w->n / 2 : w->n) * ysz;
 	if (overlap(x_bf16, xbytes, y, ybytes))
 		return kn_fail(err, errlen, "kn_cuda_gemv: x overlaps y");
 	if (resid && resid != y && overlap(resid, ybytes, y, ybytes))
@@ -84,6 +90,7 @@ extern "C" int kn_cuda_gemv(const kn_cuda_weight *w, const void *x_bf16, void *y
 	a.vec = !kn_misaligned(w->data, 16) && (w->k * elem_size(w)) % 16 == 0;
 	a.x_vec = !kn_misaligned(x_bf16, 16) && w->k % 8 == 0;
 	a.out_f32 = out_f32;
+	a.swiglu = swiglu;
 
 	const int mt = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16;
 	cudaStream_t s = kn_stream(stream);
@@ -162,6 +169,31 @@ extern "C" int kn_cuda_dequant_rows(const kn_cuda_weight *w, size_t row0, size_t
 		blocks = 65535u * 8;
 	kn_dequant_kernel<<<(unsigned)blocks, 256, 0, kn_stream(stream)>>>(dq_args(w), row0, rows, (float *)out_f32);
 	return kn_launch_status("kn_dequant_kernel", err, errlen);
+}
+
+// One block per row (no division per element); the BF16 of the exact SPEC value, rounded to
+// nearest even as kn_f32_to_bf16 does on the host.
+__global__ void kn_dequant_bf16_kernel(const kn_dq_args a, size_t row0, uint16_t *out)
+{
+	const size_t r = blockIdx.x;
+	uint16_t *o = out + r * a.k;
+	for (size_t c = threadIdx.x; c < a.k; c += blockDim.x)
+		o[c] = kn_f32_to_bf16(kn_dq_elem(a, row0 + r, c));
+}
+
+extern "C" int kn_cuda_dequant_rows_bf16(const kn_cuda_weight *w, size_t row0, size_t rows, void *out_bf16,
+					 void *stream, char *err, size_t errlen)
+{
+	if (kn_cuda_weight_check(w, err, errlen))
+		return -1;
+	if (rows == 0 || row0 > w->n || rows > w->n - row0)
+		return kn_fail(err, errlen, "kn_cuda_dequant_rows_bf16: rows [%zu, +%zu) outside [0, %zu)", row0, rows,
+			       w->n);
+	if (!out_bf16 || kn_misaligned(out_bf16, 2))
+		return kn_fail(err, errlen, "kn_cuda_dequant_rows_bf16: output NULL or not 2-byte aligned");
+	// rows ≤ n ≤ INT_MAX (kn_cuda_weight_check), within the grid's x limit.
+	kn_dequant_bf16_kernel<<<(unsigned)rows, 256, 0, kn_stream(stream)>>>(dq_args(w), row0, (uint16_t *)out_bf16);
+	return kn_launch_status("kn_dequant_bf16_kernel", err, errlen);
 }
 
 extern "C" int kn_cuda_embed(const kn_cuda_weight *w, const void *ids_i32, int m, void *out_f32, void *stream,

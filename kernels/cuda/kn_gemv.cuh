@@ -10,7 +10,10 @@
 //   - f32 accumulation; GROUP scales multiply each 16-element partial dot (16 divides every
 //     group size), ROW scales multiply the final sum, as the CPU fast path does;
 //   - rows that are not 16-byte aligned (k·size % 16 ≠ 0 or an unaligned base) and the K tail
-//     take an element-wise path with the exact decoders, so any n and k are correct.
+//     take an element-wise path with the exact decoders, so any n and k are correct;
+//   - SwiGLU epilogue: R is even (2 when the m tile alone would pick 1) and row0 is a multiple
+//     of R, so a warp holds gate row 2j and up row 2j + 1 together and writes silu(g)·u from the
+//     two f32 sums (each scaled first) without a round trip through memory.
 // Instantiated per weight kind in kn_gemv_{bf16,i8,f8}.cu (5 m-tiles each) to keep compile
 // units small and parallel.
 #ifndef BALE_KN_GEMV_CUH
@@ -40,6 +43,7 @@ struct kn_gemv_args {
 	int vec;              // every row starts 16-byte aligned
 	int x_vec;            // x rows are 16-byte aligned (x aligned and k % 8 == 0)
 	int out_f32;
+	int swiglu;           // rows interleaved gate/up; y is [m][n/2] (n even, no resid)
 };
 
 int kn_gemv_launch_bf16(int mt, const kn_gemv_args *a, cudaStream_t s, char *err, size_t errlen);
@@ -98,6 +102,12 @@ __device__ __forceinline__ void kn_unpack_w(const uint4 &v, float *f)
 			f[4 * q + 3] = b.y;
 		}
 	}
+}
+
+// silu(g)·u with the operations of kn_swiglu / kn_swiglu_kernel (no contraction into FMAs).
+__device__ __forceinline__ float kn_silu_mul(float g, float u)
+{
+	return __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))), u);
 }
 
 // Element c of a row, decoded exactly, in the hot loop's units (E4M3 times 2^-8 on sm_80).
@@ -249,6 +259,44 @@ __global__ void __launch_bounds__(KN_GEMV_WARPS * 32) kn_gemv_kernel(const kn_ge
 			for (int o = 16; o > 0; o >>= 1)
 				acc[r][i] += __shfl_xor_sync(0xFFFFFFFFu, acc[r][i], o);
 
+	// Every lane holds every sum after the butterfly; scale them in the hot loop's units first.
+#pragma unroll
+	for (int r = 0; r < R; r++) {
+		const int row = min(row0 + r, a.n - 1);
+		float f = KIND == KN_WK_F8 ? kn_f8_unscale() : 1.0f;
+		if (!grp && KIND != KN_WK_BF16)
+			f *= __ldg(a.scales + row);
+#pragma unroll
+		for (int i = 0; i < MT; i++)
+			acc[r][i] *= f;
+	}
+	if (a.swiglu) {
+		// Lane p·MT + i writes output (i, row0/2 + p) from rows row0 + 2p (gate), + 2p + 1 (up).
+		static_assert(R % 2 == 0 || R == 1, "swiglu pairs rows within a warp");
+		if (R % 2 != 0)
+			return; // never launched: the host picks an even R for swiglu
+		float v = 0.0f;
+		int p_out = -1, i_out = -1;
+#pragma unroll
+		for (int p = 0; p < R / 2; p++)
+#pragma unroll
+			for (int i = 0; i < MT; i++)
+				if (lane == p * MT + i) {
+					v = kn_silu_mul(acc[(2 * p) % R][i], acc[(2 * p + 1) % R][i]);
+					p_out = p;
+					i_out = i;
+				}
+		if (p_out < 0 || i_out >= m || row0 + 2 * p_out + 1 >= a.n)
+			return;
+		const size_t n_out = (size_t)(a.n / 2);
+		const size_t o = (size_t)i_out * n_out + (size_t)(row0 / 2 + p_out);
+		if (a.out_f32)
+			((float *)a.y)[o] = v;
+		else
+			((uint16_t *)a.y)[o] = kn_f32_to_bf16(v);
+		return;
+	}
+
 	// Lane r·MT + i writes output (i, row0 + r); R·MT ≤ 32.
 	float v = 0.0f;
 	int r_out = -1, i_out = -1;
@@ -264,10 +312,6 @@ __global__ void __launch_bounds__(KN_GEMV_WARPS * 32) kn_gemv_kernel(const kn_ge
 	if (r_out < 0 || i_out >= m || row0 + r_out >= a.n)
 		return;
 	const int row = row0 + r_out;
-	if (KIND == KN_WK_F8)
-		v *= kn_f8_unscale();
-	if (!grp && KIND != KN_WK_BF16)
-		v *= __ldg(a.scales + row);
 	const size_t o = (size_t)i_out * a.n + row;
 	if (a.out_f32) {
 		if (a.resid)
@@ -288,15 +332,25 @@ struct kn_gemv_cfg {
 	static constexpr int U = MT >= 8 ? 2 : 4;
 };
 
-template <int KIND, int MT>
-static int kn_gemv_launch_mt(const kn_gemv_args *a, cudaStream_t s, char *err, size_t errlen)
+template <int KIND, int MT, int R, int U>
+static int kn_gemv_launch_r(const kn_gemv_args *a, cudaStream_t s, char *err, size_t errlen)
 {
-	constexpr int R = kn_gemv_cfg<MT>::R, U = kn_gemv_cfg<MT>::U;
 	const unsigned rows_per_block = KN_GEMV_WARPS * R;
 	const unsigned grid = (unsigned)(((size_t)a->n + rows_per_block - 1) / rows_per_block);
 	const size_t smem = (size_t)a->m * (size_t)a->kt * 2;
 	kn_gemv_kernel<KIND, MT, R, U><<<grid, KN_GEMV_WARPS * 32, smem, s>>>(*a);
 	return kn_launch_status("kn_gemv_kernel", err, errlen);
+}
+
+// SwiGLU needs an even R (gate and up rows in one warp); the small m tiles get a second
+// instantiation with R = 2 rather than changing the tuned decode configuration.
+template <int KIND, int MT>
+static int kn_gemv_launch_mt(const kn_gemv_args *a, cudaStream_t s, char *err, size_t errlen)
+{
+	constexpr int R = kn_gemv_cfg<MT>::R, U = kn_gemv_cfg<MT>::U;
+	if (a->swiglu && R % 2 != 0)
+		return kn_gemv_launch_r<KIND, MT, 2, U>(a, s, err, errlen);
+	return kn_gemv_launch_r<KIND, MT, R, U>(a, s, err, errlen);
 }
 
 #define KN_GEMV_DEFINE_LAUNCH(name, KIND)                                                       \
