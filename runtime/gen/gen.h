@@ -1,7 +1,9 @@
 /* gen — text generation over a .bale: the layer `bale run`, `bale chat` and `bale logits` share.
  *
  *   gen_model_open("m.bale", &opts, &m, &err);      reader, rt model, tokenizer, chat template,
- *                                                   GENERATION defaults, end-of-generation ids
+ *                                                   GENERATION defaults, end-of-generation ids;
+ *                                                   with GEN_DEVICE_CUDA also the weights uploaded
+ *                                                   to the GPU (runtime/cuda, rc_model_load)
  *   gen_render(m, msgs, n, &ro, &text, &len, &err); messages → prompt text via the chat template
  *   gen_encode(m, text, len, false, &ids, &n, &err);
  *   gen_session_create(m, &so, &s, &err);           KV cache of --ctx positions
@@ -43,7 +45,8 @@ typedef enum {
 	GEN_E_SAMPLE = 6,    /* bad sampling parameters, or the sampler rejected the logits */
 	GEN_E_ARG = 7,
 	GEN_E_NOMEM = 8,
-	GEN_E_IO = 9,        /* reading --chat-template FILE */
+	GEN_E_IO = 9,        /* reading --chat-template FILE, or the mapped file during a GPU upload */
+	GEN_E_DEVICE = 10,   /* no usable GPU, or the GPU backend failed (the reason from kn_cuda / rc) */
 } gen_status;
 
 typedef struct {
@@ -58,12 +61,31 @@ const char *gen_status_name(gen_status st); /* "GEN_E_CONTEXT" */
  * else TRANSFORMERS. */
 typedef enum { GEN_YARN_AUTO = 0, GEN_YARN_TRANSFORMERS, GEN_YARN_VLLM, GEN_YARN_EXPLICIT } gen_yarn;
 
+/* Where the forward pass runs. CUDA: the weights live on device 0 (runtime/cuda, docs/GPU.md);
+ * tokenizer, sampling and stop conditions stay on the host, identical to the CPU path. */
+typedef enum { GEN_DEVICE_CPU = 0, GEN_DEVICE_CUDA = 1 } gen_device;
+
 typedef struct {
 	const char *chat_template_name; /* NULL = "default" (else the first stored template) */
 	const char *chat_template_file; /* overrides the stored templates */
 	gen_yarn yarn;
 	kn_exec exec; /* threads; zero = defaults */
+	gen_device device;
+	/* GEN_DEVICE_CUDA only: */
+	bool verify_load;     /* check each tensor's XXH3 while uploading */
+	bool embed_on_device; /* also upload tok_embd (default: it stays in host memory and the host
+			       * dequantizes the rows a step needs, unless the LM head shares it) */
 } gen_model_opts;
+
+/* What a GPU upload did (rc_load_stats). */
+typedef struct {
+	double seconds;        /* wall time of the upload (and verification) */
+	uint64_t bytes;        /* bytes copied to the device */
+	double gb_per_s;       /* bytes / seconds / 1e9 */
+	uint64_t device_bytes; /* device memory the weights occupy */
+	uint64_t host_bytes;   /* tok_embd kept in host memory */
+	bool verified;
+} gen_load_stats;
 
 /* Sampling and length defaults of a model: HF's generation defaults (temperature 1, top_k 50,
  * top_p 1, min_p 0, repetition_penalty 1) overridden by the GENERATION section; do_sample=false
@@ -89,6 +111,10 @@ const int32_t *gen_model_eos_ids(const gen_model *m, size_t *n);
 gen_yarn gen_model_yarn(const gen_model *m); /* the mode in use (never AUTO) */
 bool gen_model_has_template(const gen_model *m);
 const char *gen_yarn_name(gen_yarn y); /* "transformers", "vllm", "explicit", "auto" */
+gen_device gen_model_device(const gen_model *m);
+const char *gen_device_name(gen_device d); /* "cpu", "cuda" */
+/* The upload of a GEN_DEVICE_CUDA model; NULL for a CPU model (its weights are mapped, not copied). */
+const gen_load_stats *gen_model_load_stats(const gen_model *m);
 
 /* ---- prompts ---- */
 
@@ -118,10 +144,14 @@ bool gen_text_opens_reasoning(const char *text, size_t len);
 
 /* ---- sessions ---- */
 
+/* KV cache element type. DEFAULT is F32 on the CPU and BF16 on the GPU; F32 is CPU-only. */
+typedef enum { GEN_KV_DEFAULT = 0, GEN_KV_F32 = 1, GEN_KV_BF16 = 2, GEN_KV_FP8 = 3 } gen_kv_type;
+const char *gen_kv_name(gen_kv_type t); /* "f32", "bf16", "fp8", "default" */
+
 typedef struct {
-	uint32_t ctx;       /* 0 = min(model max_ctx, 4096) */
-	kn_kv_type kv_type; /* KN_KV_F32 or KN_KV_BF16 */
-	uint32_t max_batch; /* prefill tokens per step; 0 = 64 */
+	uint32_t ctx;        /* 0 = min(model max_ctx, 4096) */
+	gen_kv_type kv_type;
+	uint32_t max_batch;  /* prefill tokens per step; 0 = 64 on the CPU, 512 on the GPU */
 } gen_session_opts;
 
 typedef struct gen_session gen_session;
@@ -131,6 +161,7 @@ void gen_session_free(gen_session *s); /* accepts NULL */
 void gen_session_reset(gen_session *s);   /* forget the cached tokens */
 uint32_t gen_session_ctx(const gen_session *s);
 size_t gen_session_n_cached(const gen_session *s);
+gen_kv_type gen_session_kv_type(const gen_session *s); /* never DEFAULT */
 
 /* Logits of a prompt (reusing the cached prefix): [vocab] for the last token, or [n][vocab]
  * with all. Positions before the reused prefix are recomputed when all is set. */

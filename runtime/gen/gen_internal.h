@@ -4,6 +4,7 @@
 
 #include "chat.h"
 #include "gen.h"
+#include "rc.h"
 
 struct gen_model {
 	fmt_reader *reader;
@@ -16,8 +17,12 @@ struct gen_model {
 	int32_t *eos_ids;
 	size_t n_eos;
 	gen_yarn yarn;
+	gen_device device;
+	rc_model *gpu;          /* GEN_DEVICE_CUDA: the weights on the device; rt stays the description */
+	gen_load_stats load;
 };
 
 gen_status gen_fail(gen_error *err, gen_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+gen_status gen_status_from_rc(rc_status st);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "bale/fmt_tok.h"
 #include "gen_internal.h"
+#include "kn_cuda.h"
 
 #define GEN_MAX_TEMPLATE_FILE ((size_t)16 << 20)
 
@@ -35,8 +36,35 @@ const char *gen_status_name(gen_status st)
 	case GEN_E_ARG: return "GEN_E_ARG";
 	case GEN_E_NOMEM: return "GEN_E_NOMEM";
 	case GEN_E_IO: return "GEN_E_IO";
+	case GEN_E_DEVICE: return "GEN_E_DEVICE";
 	}
 	return "GEN_E_?";
+}
+
+gen_status gen_status_from_rc(rc_status st)
+{
+	switch (st) {
+	case RC_OK: return GEN_OK;
+	case RC_E_DEVICE: return GEN_E_DEVICE;
+	case RC_E_NOMEM: return GEN_E_NOMEM;
+	case RC_E_TENSOR: return GEN_E_MODEL;
+	case RC_E_ARG: return GEN_E_ARG;
+	case RC_E_IO: return GEN_E_IO;
+	}
+	return GEN_E_DEVICE;
+}
+
+const char *gen_device_name(gen_device d) { return d == GEN_DEVICE_CUDA ? "cuda" : "cpu"; }
+
+const char *gen_kv_name(gen_kv_type t)
+{
+	switch (t) {
+	case GEN_KV_DEFAULT: return "default";
+	case GEN_KV_F32: return "f32";
+	case GEN_KV_BF16: return "bf16";
+	case GEN_KV_FP8: return "fp8";
+	}
+	return "?";
 }
 
 const char *gen_yarn_name(gen_yarn y)
@@ -57,6 +85,7 @@ void gen_model_free(gen_model *m)
 	chat_template_free(m->tmpl);
 	tok_free(m->tok);
 	fmt_tok_free(m->tok_desc);
+	rc_model_free(m->gpu); /* before the reader: with the embedding on the host it reads the mapping */
 	rt_model_free(m->rt);
 	fmt_reader_close(m->reader);
 	free(m->bos_text);
@@ -71,6 +100,8 @@ const fmt_reader *gen_model_reader(const gen_model *m) { return m->reader; }
 tok_tokenizer *gen_model_tokenizer(const gen_model *m) { return m->tok; }
 const gen_defaults *gen_model_defaults(const gen_model *m) { return &m->defaults; }
 gen_yarn gen_model_yarn(const gen_model *m) { return m->yarn; }
+gen_device gen_model_device(const gen_model *m) { return m->device; }
+const gen_load_stats *gen_model_load_stats(const gen_model *m) { return m->gpu ? &m->load : NULL; }
 bool gen_model_has_template(const gen_model *m) { return m->tmpl != NULL; }
 
 const int32_t *gen_model_eos_ids(const gen_model *m, size_t *n)
@@ -273,11 +304,31 @@ static gen_status load_tokenizer(gen_model *m, gen_error *err)
 	return GEN_OK;
 }
 
+/* The weights onto device 0. The device is asked first so that "no GPU" is reported as such,
+ * with kn_cuda's reason, before any upload starts. */
+static gen_status load_gpu(gen_model *m, const gen_model_opts *o, gen_error *err)
+{
+	char why[256] = "";
+	if (kn_cuda_device_count(why, sizeof why) <= 0)
+		return gen_fail(err, GEN_E_DEVICE, "no usable GPU: %s", why[0] ? why : "no CUDA device");
+	rc_model_opts go = {.device = 0, .verify = o->verify_load, .embed_on_host = !o->embed_on_device};
+	rc_load_stats ls = {0};
+	rc_error re = {0};
+	rc_status rs = rc_model_load(m->rt, m->reader, &go, &m->gpu, &ls, &re);
+	if (rs != RC_OK)
+		return gen_fail(err, gen_status_from_rc(rs), "loading onto the GPU: %s [%s]", re.msg, rc_status_name(rs));
+	m->load = (gen_load_stats){.seconds = ls.seconds, .bytes = ls.bytes, .gb_per_s = ls.gb_per_s,
+				   .device_bytes = ls.device_bytes, .host_bytes = ls.host_bytes, .verified = ls.verified};
+	return GEN_OK;
+}
+
 gen_status gen_model_open(const char *path, const gen_model_opts *opts, gen_model **out, gen_error *err)
 {
 	*out = NULL;
 	gen_model_opts o0 = {0};
 	const gen_model_opts *o = opts ? opts : &o0;
+	if (o->device != GEN_DEVICE_CPU && o->device != GEN_DEVICE_CUDA)
+		return gen_fail(err, GEN_E_ARG, "unknown device %d", (int)o->device);
 	gen_model *m = calloc(1, sizeof *m);
 	if (!m)
 		return gen_fail(err, GEN_E_NOMEM, "out of memory");
@@ -302,6 +353,7 @@ gen_status gen_model_open(const char *path, const gen_model_opts *opts, gen_mode
 		goto fail;
 	}
 	uint32_t vocab = rt_model_config(m->rt)->vocab_size;
+	/* the small sections first: a bad template should not cost a multi-GB upload */
 	if ((st = load_tokenizer(m, err)) != GEN_OK || (st = load_template(m, o, err)) != GEN_OK ||
 	    (st = load_defaults(m, vocab, err)) != GEN_OK)
 		goto fail;
@@ -311,6 +363,9 @@ gen_status gen_model_open(const char *path, const gen_model_opts *opts, gen_mode
 	if ((st = add_eos_array(m, meta, "token.eos_ids", "META", vocab, err)) != GEN_OK)
 		goto fail;
 	if (m->tok && (st = add_eos(m, tok_eos_id(m->tok), vocab, err)) != GEN_OK)
+		goto fail;
+	m->device = o->device;
+	if (m->device == GEN_DEVICE_CUDA && (st = load_gpu(m, o, err)) != GEN_OK)
 		goto fail;
 	*out = m;
 	return GEN_OK;

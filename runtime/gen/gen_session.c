@@ -27,7 +27,9 @@ const char *gen_stop_reason_name(gen_stop_reason r)
 
 struct gen_session {
 	gen_model *m;
-	rt_state *st;
+	rt_state *st;       /* GEN_DEVICE_CPU */
+	rc_state *gst;      /* GEN_DEVICE_CUDA */
+	gen_kv_type kv;
 	uint32_t ctx;
 	int32_t *cache_ids; /* [ctx]: the ids at positions 0..n_cached-1 of the KV cache */
 	size_t n_cached;
@@ -41,6 +43,49 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* ---- the backend switch: the only places that differ between the CPU and the GPU ---- */
+
+static gen_status state_create_cpu(gen_session *s, const gen_session_opts *o, gen_error *err)
+{
+	kn_kv_type t = s->kv == GEN_KV_BF16 ? KN_KV_BF16 : s->kv == GEN_KV_FP8 ? KN_KV_F8 : KN_KV_F32;
+	rt_state_opts so = {.max_ctx = s->ctx, .max_batch = o->max_batch ? o->max_batch : GEN_DEFAULT_BATCH, .kv_type = t};
+	rt_error re;
+	if (rt_state_create(s->m->rt, &so, &s->st, &re) != RT_OK)
+		return gen_fail(err, re.status == RT_E_NOMEM ? GEN_E_NOMEM : GEN_E_MODEL, "KV cache for %u positions: %s",
+				s->ctx, re.msg);
+	return GEN_OK;
+}
+
+static gen_status state_create_gpu(gen_session *s, const gen_session_opts *o, gen_error *err)
+{
+	rc_state_opts so = {.ctx = s->ctx, .n_seq = 1, .kv_type = s->kv == GEN_KV_FP8 ? RC_KV_FP8 : RC_KV_BF16,
+			    .prefill_chunk = o->max_batch};
+	rc_error re;
+	rc_status rs = rc_state_create(s->m->gpu, &so, &s->gst, &re);
+	if (rs != RC_OK)
+		return gen_fail(err, gen_status_from_rc(rs), "KV cache for %u positions (%s) on the GPU: %s [%s]", s->ctx,
+				gen_kv_name(s->kv), re.msg, rc_status_name(rs));
+	return GEN_OK;
+}
+
+static gen_status backend_forward(gen_session *s, const int32_t *ids, size_t n, size_t pos, rt_logits_mode mode,
+				  float *logits, gen_error *err)
+{
+	if (s->gst) {
+		rc_error ge;
+		rc_status rs = rc_forward(s->m->gpu, s->gst, 0, ids, n, pos, mode, logits, &ge);
+		/* check_prompt already validated ids and positions: an RC_E_ARG here is a backend fault */
+		gen_status st = rs == RC_E_ARG ? GEN_E_MODEL : gen_status_from_rc(rs);
+		if (rs != RC_OK)
+			return gen_fail(err, st, "forward on the GPU: %s [%s]", ge.msg, rc_status_name(rs));
+		return GEN_OK;
+	}
+	rt_error re;
+	if (rt_forward(s->m->rt, s->st, ids, n, pos, mode, logits, &re) != RT_OK)
+		return gen_fail(err, GEN_E_MODEL, "forward: %s", re.msg);
+	return GEN_OK;
+}
+
 gen_status gen_session_create(gen_model *m, const gen_session_opts *o, gen_session **out, gen_error *err)
 {
 	*out = NULL;
@@ -52,8 +97,12 @@ gen_status gen_session_create(gen_model *m, const gen_session_opts *o, gen_sessi
 	if (ctx > c->max_ctx)
 		return gen_fail(err, GEN_E_ARG, "context %u is larger than the model's maximum (model.max_ctx %u)", ctx,
 				c->max_ctx);
-	if (o->kv_type != KN_KV_F32 && o->kv_type != KN_KV_BF16)
+	bool gpu = m->device == GEN_DEVICE_CUDA;
+	gen_kv_type kv = o->kv_type == GEN_KV_DEFAULT ? (gpu ? GEN_KV_BF16 : GEN_KV_F32) : o->kv_type;
+	if (kv != GEN_KV_F32 && kv != GEN_KV_BF16 && kv != GEN_KV_FP8)
 		return gen_fail(err, GEN_E_ARG, "unknown KV cache type %d", (int)o->kv_type);
+	if (gpu && kv == GEN_KV_F32)
+		return gen_fail(err, GEN_E_ARG, "an f32 KV cache is CPU-only; the GPU KV cache is bf16 or fp8");
 	gen_session *s = calloc(1, sizeof *s);
 	if (!s)
 		return gen_fail(err, GEN_E_NOMEM, "out of memory");
@@ -65,13 +114,11 @@ gen_status gen_session_create(gen_model *m, const gen_session_opts *o, gen_sessi
 		gen_session_free(s);
 		return gen_fail(err, GEN_E_NOMEM, "out of memory for a context of %u", ctx);
 	}
-	rt_state_opts so = {.max_ctx = ctx, .max_batch = o->max_batch ? o->max_batch : GEN_DEFAULT_BATCH,
-			    .kv_type = o->kv_type};
-	rt_error re;
-	if (rt_state_create(m->rt, &so, &s->st, &re) != RT_OK) {
+	s->kv = kv;
+	gen_status st = gpu ? state_create_gpu(s, o, err) : state_create_cpu(s, o, err);
+	if (st != GEN_OK) {
 		gen_session_free(s);
-		return gen_fail(err, re.status == RT_E_NOMEM ? GEN_E_NOMEM : GEN_E_MODEL, "KV cache for %u positions: %s",
-				ctx, re.msg);
+		return st;
 	}
 	*out = s;
 	return GEN_OK;
@@ -82,6 +129,7 @@ void gen_session_free(gen_session *s)
 	if (!s)
 		return;
 	rt_state_free(s->st);
+	rc_state_free(s->gst);
 	free(s->cache_ids);
 	free(s->logits);
 	free(s);
@@ -90,6 +138,7 @@ void gen_session_free(gen_session *s)
 void gen_session_reset(gen_session *s) { s->n_cached = 0; }
 uint32_t gen_session_ctx(const gen_session *s) { return s->ctx; }
 size_t gen_session_n_cached(const gen_session *s) { return s->n_cached; }
+gen_kv_type gen_session_kv_type(const gen_session *s) { return s->kv; }
 
 static gen_status check_prompt(const gen_session *s, const int32_t *ids, size_t n, gen_error *err)
 {
@@ -111,9 +160,9 @@ static gen_status forward(gen_session *s, const int32_t *ids, size_t from, size_
 			  gen_error *err)
 {
 	s->n_cached = from; /* positions past `from` are stale until this call succeeds */
-	rt_error re;
-	if (rt_forward(s->m->rt, s->st, ids + from, n - from, from, mode, logits, &re) != RT_OK)
-		return gen_fail(err, GEN_E_MODEL, "forward: %s", re.msg);
+	gen_status st = backend_forward(s, ids + from, n - from, from, mode, logits, err);
+	if (st != GEN_OK)
+		return st;
 	if (ids + from != s->cache_ids + from)
 		memmove(s->cache_ids + from, ids + from, (n - from) * sizeof *ids);
 	s->n_cached = n;

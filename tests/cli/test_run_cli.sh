@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `bale run`, `bale chat`, `bale logits`, `bale bench` on the tiny Qwen3 (YaRN) fixture:
 # deterministic greedy output and the stats line, --hide-think, CLI-level logits parity with
-# transformers (tests/data/logits/qwen3-yarn), a scripted chat, the dummy benchmark, and errors.
+# transformers (tests/data/logits/qwen3-yarn), a scripted chat, the dummy benchmark, --kv fp8 on
+# the CPU, --device cuda (no GPU: exit 1 with the reason; a GPU: it runs), and errors.
 set -uo pipefail
 TEST_TAG=runcli
 . "${BALE_SOURCE_DIR:?}/tests/cli/lib.sh"
@@ -95,8 +96,52 @@ python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['decode_to
 	ok || bad "bench json: $(cat "$T/bj")"
 "$BALE" bench "$M" -p 4 -n 2 --threads 1 --copy-size 8M >/dev/null 2>&1 && ok || bad "bench on a file"
 
+usage() { "$@" >/dev/null 2>&1 </dev/null; [ $? -eq 2 ] && ok || bad "usage error expected: $*"; }
+
+# ---- --kv fp8 on the CPU (E4M3 KV cache, kn_cpu.h) ----
+"$BALE" run "$M" -p "Hello there" --greedy --max-tokens 8 --kv fp8 >"$T/f8" 2>"$T/ef8" || bad "run --kv fp8: $(cat "$T/ef8")"
+[ -s "$T/f8" ] && grep -Eq '^bale run: prompt [0-9]+ tokens .*generated 8 tokens' "$T/ef8" && ok || bad "run --kv fp8 output"
+"$BALE" logits "$M" --ids 1,2,3,4,5 --kv fp8 --out "$T/f8.f32" 2>/dev/null || bad "logits --kv fp8"
+"$BALE" logits "$M" --ids 1,2,3,4,5 --out "$T/f32.f32" 2>/dev/null || bad "logits --kv f32"
+python3 - "$T/f8.f32" "$T/f32.f32" <<'PY' && ok || bad "fp8 KV logits far from f32 KV"
+import sys
+import numpy as np
+a, b = (np.fromfile(f, dtype="<f4") for f in sys.argv[1:3])
+assert a.size == b.size == 320 and np.isfinite(a).all()
+assert 0 < np.linalg.norm(a - b) / np.linalg.norm(b) < 0.15
+PY
+
+# ---- --device cuda: runs on a usable GPU; without one exit 1 with the reason, usage errors stay 2 ----
+"$BALE" run "$M" --dry-run --device cuda >"$T/probe" 2>&1
+if grep -q 'none usable here' "$T/probe"; then
+	for c in "run $M -p hi" "chat $M" "logits $M --ids 1,2 --out $T/x" "bench --dummy tiny" "bench $M --kv fp8"; do
+		# shellcheck disable=SC2086
+		"$BALE" $c --device cuda </dev/null >"$T/out" 2>"$T/err"; rc=$?
+		[ $rc -eq 1 ] && grep -Eq 'device cuda: no usable GPU: .{8,}' "$T/err" && ok ||
+			bad "$c --device cuda: rc $rc $(cat "$T/err")"
+		[ -s "$T/out" ] && bad "$c --device cuda wrote to stdout: $(head -c 300 "$T/out")" || ok
+	done
+else
+	"$BALE" run "$M" -p "Hello there" --greedy --max-tokens 8 --device cuda >"$T/g" 2>"$T/eg" || bad "run on the GPU: $(cat "$T/eg")"
+	grep -Eq '^bale run: loaded [0-9.]+ GB onto .* in [0-9.]+ s \([0-9.]+ GB/s\), verified' "$T/eg" && ok || bad "load line: $(cat "$T/eg")"
+	grep -Eq 'generated 8 tokens' "$T/eg" && ok || bad "GPU stats line: $(cat "$T/eg")"
+fi
+usage "$BALE" run "$M" -p hi --device cuda --kv f32
+usage "$BALE" logits "$M" --ids 1,x --out "$T/x" --device cuda
+usage "$BALE" bench --dummy tiny --device cuda --kv f32
+usage "$BALE" bench --dummy tiny --device cuda --batch 0
+usage "$BALE" bench --dummy tiny --device cuda --batch 8,x
+usage "$BALE" bench --dummy tiny --device cuda --contexts -1
+usage "$BALE" bench --dummy tiny --device cuda --prefill 0
+usage "$BALE" bench --dummy tiny --device cuda -n 0
+usage "$BALE" bench --dummy nope --device cuda
+usage "$BALE" bench --dummy tiny --weights int4 --device cuda
+usage "$BALE" bench "$M" --weights int8 --device cuda
+usage "$BALE" bench --dummy tiny --device cuda --copy-size 1K
+"$BALE" bench --help | grep -q -- '--contexts LIST' && ok || bad "bench --help lists the GPU options"
+grep -rq 'not implemented' <("$BALE" run --help; "$BALE" bench --help; "$BALE" chat --help) && bad "stale 'not implemented' in --help" || ok
+
 # ---- errors ----
-usage() { "$@" >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "usage error expected: $*"; }
 usage "$BALE" run
 usage "$BALE" run "$M" --bogus
 usage "$BALE" run "$M" -p hi --temp abc

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "kn_cuda.h"
 #include "testutil.h"
 
 static char *tmp_dir, *model_path;
@@ -395,6 +396,74 @@ static void test_model_errors(void **state)
 	free(tp);
 }
 
+/* Relative L2 distance ‖a − b‖ / ‖b‖. */
+static double rel_l2(const float *a, const float *b, size_t n)
+{
+	double num = 0, den = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = (double)a[i] - b[i];
+		num += d * d;
+		den += (double)b[i] * b[i];
+	}
+	return den > 0 ? sqrt(num / den) : INFINITY;
+}
+
+/* KV types on the CPU (FP8 against F32) and the device choice: a CUDA model without a GPU fails
+ * with GEN_E_DEVICE and kn_cuda's reason, before anything is uploaded. */
+static void test_devices_and_kv(void **state)
+{
+	gen_model *m = open_model(NULL);
+	assert_int_equal(gen_model_device(m), GEN_DEVICE_CPU);
+	assert_null(gen_model_load_stats(m));
+	gen_error ge;
+	gen_session *s;
+	float ref[320], got[320];
+	gen_session_opts so = {.ctx = 64, .max_batch = 8};
+	assert_int_equal(gen_session_create(m, &so, &s, &ge), GEN_OK);
+	assert_int_equal(gen_session_kv_type(s), GEN_KV_F32); /* DEFAULT on the CPU */
+	assert_int_equal(gen_logits(s, fixture_ids, 40, false, ref, &ge), GEN_OK);
+	gen_session_free(s);
+	/* FP8 E4M3 keeps ~3 significant bits per element: logits move, but only a little */
+	static const struct {
+		gen_kv_type kv;
+		double max_rel_l2;
+	} kv_limits[] = {{GEN_KV_BF16, 1e-2}, {GEN_KV_FP8, 1.5e-1}};
+	for (size_t k = 0; k < sizeof kv_limits / sizeof *kv_limits; k++) {
+		so.kv_type = kv_limits[k].kv;
+		memset(got, 0xFF, sizeof got);
+		if (gen_session_create(m, &so, &s, &ge) != GEN_OK)
+			fail_msg("%s session: %s", gen_kv_name(so.kv_type), ge.msg);
+		assert_int_equal(gen_session_kv_type(s), kv_limits[k].kv);
+		if (gen_logits(s, fixture_ids, 40, false, got, &ge) != GEN_OK)
+			fail_msg("%s logits: %s", gen_kv_name(so.kv_type), ge.msg);
+		double e = rel_l2(got, ref, 320);
+		if (!(e <= kv_limits[k].max_rel_l2))
+			fail_msg("%s KV: relative L2 %.3g > %.3g", gen_kv_name(so.kv_type), e, kv_limits[k].max_rel_l2);
+		gen_session_free(s);
+	}
+	so.kv_type = (gen_kv_type)42;
+	assert_int_equal(gen_session_create(m, &so, &s, &ge), GEN_E_ARG);
+	gen_model_free(m);
+
+	gen_model_opts o = {.device = (gen_device)7};
+	assert_int_equal(gen_model_open(model_path, &o, &m, &ge), GEN_E_ARG);
+	assert_null(m);
+	char why[256] = "";
+	if (kn_cuda_device_count(why, sizeof why) > 0) {
+		print_message("a GPU is usable here: the no-GPU path is not exercised (test_gen_cuda covers the GPU)\n");
+		return;
+	}
+	o = (gen_model_opts){.device = GEN_DEVICE_CUDA, .verify_load = true};
+	assert_int_equal(gen_model_open(model_path, &o, &m, &ge), GEN_E_DEVICE);
+	assert_null(m);
+	assert_non_null(strstr(ge.msg, "no usable GPU"));
+	assert_true(strlen(why) > 8);
+	if (!strstr(ge.msg, why))
+		fail_msg("the message should carry kn_cuda's reason '%s': %s", why, ge.msg);
+	assert_non_null(strstr(ge.msg, "m.bale"));
+	assert_string_equal(gen_status_name(GEN_E_DEVICE), "GEN_E_DEVICE");
+}
+
 static void test_reasoning_helpers(void **state)
 {
 	assert_true(gen_text_opens_reasoning("a<think>\n", 9));
@@ -436,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_seeded_sampling),       cmocka_unit_test(test_stop_and_budget),
 		cmocka_unit_test(test_context_limits),        cmocka_unit_test(test_template_fixture),
 		cmocka_unit_test(test_model_errors),          cmocka_unit_test(test_reasoning_helpers),
+		cmocka_unit_test(test_devices_and_kv),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,7 +22,8 @@ void cli_gen_help_model(FILE *out)
 	cli_device_help(out);
 	fprintf(out,
 		"  --ctx N              context positions (KV cache) (default: min(model max_ctx, 4096))\n"
-		"  --kv f32|bf16|fp8    KV cache type (default f32 on the CPU, bf16 on the GPU; fp8 is GPU-only)\n"
+		"  --kv f32|bf16|fp8    KV cache type (default f32 on the CPU, bf16 on the GPU; f32 is CPU-only;\n"
+		"                       fp8 is E4M3 with one scale per head and position block, docs/GPU.md)\n"
 		"  --threads N          matmul threads (default: all cores)\n"
 		"  --yarn-mode M        transformers|vllm|explicit: how a YaRN config's attn_factor is read\n"
 		"                       (DeepSeek's key; transformers' attention_factor is always the scale):\n"
@@ -93,6 +94,8 @@ int cli_gen_parse(const char *cmd, int argc, char **argv, int *i, cli_gen_opts *
 		return o->enable_thinking = 1, 1;
 	if (sampling && !strcmp(a, "--no-think"))
 		return o->enable_thinking = 0, 1;
+	if (!strcmp(a, "--no-verify-load"))
+		return o->no_verify_load = true, 1;
 
 	static const char *const with_value[] = {"--ctx", "--kv", "--threads", "--yarn-mode", "--device", "--vram"};
 	static const char *const sampling_value[] = {"--chat-template", "--template-name", "--system", "--max-tokens",
@@ -119,9 +122,11 @@ int cli_gen_parse(const char *cmd, int argc, char **argv, int *i, cli_gen_opts *
 		o->dev.kv_f32 = !strcmp(s, "f32");
 		o->dev.kv_fp8 = !strcmp(s, "fp8");
 		if (!strcmp(s, "f32"))
-			o->so.kv_type = KN_KV_F32;
-		else if (!strcmp(s, "bf16") || !strcmp(s, "fp8"))
-			o->so.kv_type = KN_KV_BF16; /* fp8 exists on the GPU only (cli_device_check) */
+			o->so.kv_type = GEN_KV_F32; /* CPU-only (cli_device_check) */
+		else if (!strcmp(s, "bf16"))
+			o->so.kv_type = GEN_KV_BF16;
+		else if (!strcmp(s, "fp8"))
+			o->so.kv_type = GEN_KV_FP8;
 		else {
 			cli_error(cmd, "--kv: '%s' is not f32, bf16 or fp8", s);
 			return -1;
@@ -211,6 +216,37 @@ int cli_gen_parse(const char *cmd, int argc, char **argv, int *i, cli_gen_opts *
 	}
 	o->stop[o->n_stop++] = s;
 	return 1;
+}
+
+int cli_gen_device_setup(const char *cmd, cli_gen_opts *o)
+{
+	if (cli_device_check(cmd, &o->dev) < 0)
+		return CLI_USAGE;
+	if (!o->dev.cuda)
+		return CLI_OK;
+	if (cli_device_cuda_preflight(cmd, o->model, &o->dev, o->so.ctx, o->device_name, sizeof o->device_name) < 0)
+		return CLI_FAIL;
+	o->mo.device = GEN_DEVICE_CUDA;
+	o->mo.verify_load = !o->no_verify_load;
+	return CLI_OK;
+}
+
+void cli_gen_print_load(const char *cmd, const cli_gen_opts *o, const gen_model *m)
+{
+	const gen_load_stats *l = gen_model_load_stats(m);
+	if (!l)
+		return;
+	fprintf(stderr, "bale %s: loaded %.2f GB onto %s in %.2f s (%.2f GB/s), %s", cmd, (double)l->bytes / 1e9,
+		o->device_name[0] ? o->device_name : "the GPU", l->seconds, l->gb_per_s,
+		l->verified ? "verified" : "not verified");
+	if (l->host_bytes)
+		fprintf(stderr, "; embedding table (%.2f GB) in host memory", (double)l->host_bytes / 1e9);
+	fputc('\n', stderr);
+}
+
+kn_kv_type cli_gen_cpu_kv(const cli_gen_opts *o)
+{
+	return o->so.kv_type == GEN_KV_BF16 ? KN_KV_BF16 : o->so.kv_type == GEN_KV_FP8 ? KN_KV_F8 : KN_KV_F32;
 }
 
 void cli_gen_params(const cli_gen_opts *o, const gen_model *m, gen_params *p)

@@ -26,6 +26,8 @@ typedef struct {
 	const char *system;
 	int enable_thinking; /* -1 = template default */
 	cli_device_opts dev; /* --device, --vram, and which --kv was asked */
+	bool no_verify_load; /* --no-verify-load */
+	char device_name[256]; /* filled by cli_gen_device_setup for --device cuda */
 } cli_gen_opts;
 
 void cli_gen_opts_init(cli_gen_opts *o);
@@ -33,6 +35,17 @@ void cli_gen_opts_init(cli_gen_opts *o);
 /* Tries argv[*i] as a shared option (consuming its value). Returns 1 when consumed, 0 when not a
  * shared option, -1 on a usage error (already reported). `sampling` enables the sampling flags. */
 int cli_gen_parse(const char *cmd, int argc, char **argv, int *i, cli_gen_opts *o, bool sampling);
+
+/* After parsing: checks --kv against --device (-1: usage error, reported). For --device cuda it
+ * then runs the preflight (a usable GPU; the plan at --ctx fits; CLI_FAIL reported otherwise) and
+ * points o->mo at the GPU. Returns CLI_OK, CLI_FAIL or CLI_USAGE. */
+int cli_gen_device_setup(const char *cmd, cli_gen_opts *o);
+
+/* For a GPU model: "bale CMD: loaded 8.10 GB onto NAME in 1.60 s (5.06 GB/s), verified" on stderr. */
+void cli_gen_print_load(const char *cmd, const cli_gen_opts *o, const gen_model *m);
+
+/* The CPU kernel KV type of --kv (for the CPU dry-run plan). */
+kn_kv_type cli_gen_cpu_kv(const cli_gen_opts *o);
 
 /* Help text of the shared options. */
 void cli_gen_help_model(FILE *out);

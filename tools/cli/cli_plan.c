@@ -46,20 +46,17 @@ int cli_device_check(const char *cmd, const cli_device_opts *d)
 		cli_error(cmd, "--kv f32 is CPU-only; the GPU KV cache is bf16 or fp8");
 		return -1;
 	}
-	if (!d->cuda && d->kv_fp8) {
-		cli_error(cmd, "--kv fp8 needs --device cuda (the CPU KV cache is f32 or bf16)");
-		return -1;
-	}
 	return 0;
 }
 
 void cli_device_help(FILE *out)
 {
 	fprintf(out,
-		"  --device cpu|cuda    where to run (default cpu). cuda: the GPU memory plan is ready\n"
-		"                       (--dry-run) but the CUDA forward pass is not implemented yet\n"
+		"  --device cpu|cuda    where to run (default cpu). cuda: the weights are uploaded to GPU 0\n"
+		"                       after checking the memory plan against its free memory (docs/GPU.md)\n"
 		"  --vram SIZE          GPU memory budget, e.g. 24G (default 40G; the device's free memory\n"
-		"                       when smaller). --kv bf16|fp8 selects the GPU KV cache (default bf16)\n");
+		"                       when smaller). --kv bf16|fp8 selects the GPU KV cache (default bf16)\n"
+		"  --no-verify-load     with cuda: skip the checksum of each tensor during the upload\n");
 }
 
 /* ---- inputs ------------------------------------------------------------------------------- */
@@ -224,7 +221,9 @@ static uint64_t mem_available(void)
 	return (uint64_t)kb * 1024;
 }
 
-static int cpu_dry_run(const char *cmd, const char *model, const plan_src *s, uint32_t ctx, bool kv_bf16,
+static const char *kv_label(kn_kv_type t) { return t == KN_KV_BF16 ? "BF16" : t == KN_KV_F8 ? "FP8" : "F32"; }
+
+static int cpu_dry_run(const char *cmd, const char *model, const plan_src *s, uint32_t ctx, kn_kv_type kv,
 		       uint32_t max_batch)
 {
 	rt_model *m = NULL;
@@ -236,7 +235,7 @@ static int cpu_dry_run(const char *cmd, const char *model, const plan_src *s, ui
 	size_t state = 0;
 	rt_state_opts so = {.max_ctx = ctx,
 			    .max_batch = max_batch ? max_batch : CLI_PLAN_DEFAULT_BATCH,
-			    .kv_type = kv_bf16 ? KN_KV_BF16 : KN_KV_F32};
+			    .kv_type = kv};
 	rt_status rs = rt_state_size(m, &so, &state, &re);
 	rt_model_free(m);
 	if (rs != RT_OK) {
@@ -249,8 +248,7 @@ static int cpu_dry_run(const char *cmd, const char *model, const plan_src *s, ui
 			weights = UINT64_MAX; /* saturate: only printed */
 	char a[32], b[32];
 	printf("plan: %s on cpu (dry run: nothing is allocated or computed)\n", model);
-	printf("  context          %u positions, %s KV, prefill steps of %u tokens\n", ctx, kv_bf16 ? "BF16" : "F32",
-	       so.max_batch);
+	printf("  context          %u positions, %s KV, prefill steps of %u tokens\n", ctx, kv_label(kv), so.max_batch);
 	printf("  weights          %s mapped from the file (page cache, not copied)\n", B(weights, a));
 	printf("  KV + activations %s allocated by the session\n", B((uint64_t)state, a));
 	uint64_t avail = mem_available();
@@ -265,7 +263,7 @@ static int cpu_dry_run(const char *cmd, const char *model, const plan_src *s, ui
 	return CLI_OK;
 }
 
-int cli_plan_dry_run(const char *cmd, const char *model, const cli_device_opts *d, uint32_t ctx, bool cpu_kv_bf16,
+int cli_plan_dry_run(const char *cmd, const char *model, const cli_device_opts *d, uint32_t ctx, kn_kv_type cpu_kv,
 		     uint32_t max_batch)
 {
 	plan_src s;
@@ -274,45 +272,42 @@ int cli_plan_dry_run(const char *cmd, const char *model, const cli_device_opts *
 	ctx = resolve_ctx(&s.dims, ctx);
 	int rc = check_ctx(cmd, &s.dims, ctx);
 	if (rc == CLI_OK)
-		rc = d->cuda ? gpu_dry_run(cmd, model, &s, d, ctx) : cpu_dry_run(cmd, model, &s, ctx, cpu_kv_bf16, max_batch);
+		rc = d->cuda ? gpu_dry_run(cmd, model, &s, d, ctx) : cpu_dry_run(cmd, model, &s, ctx, cpu_kv, max_batch);
 	src_free(&s);
 	if (fflush(stdout) != 0)
 		rc = CLI_FAIL;
 	return rc;
 }
 
-int cli_device_cuda_unavailable(const char *cmd, const char *model, const cli_device_opts *d, uint32_t ctx)
+int cli_device_cuda_preflight(const char *cmd, const char *model, const cli_device_opts *d, uint32_t ctx, char *name,
+			      size_t name_len)
 {
-	char name[256], why[256];
-	uint64_t dev_free = device_free(name, sizeof name, why, sizeof why);
+	char why[256];
+	uint64_t dev_free = device_free(name, name_len, why, sizeof why);
 	if (!name[0]) {
 		cli_error(cmd, "--device cuda: no usable GPU: %s", why);
-		return CLI_FAIL;
+		return -1;
 	}
-	if (model) {
-		plan_src s;
-		if (src_open(cmd, model, &s) != CLI_OK)
-			return CLI_FAIL;
-		ctx = resolve_ctx(&s.dims, ctx);
-		if (check_ctx(cmd, &s.dims, ctx) != CLI_OK) {
-			src_free(&s);
-			return CLI_FAIL;
-		}
-		pl_request q = gpu_request(&s, d, ctx, dev_free);
-		pl_plan p;
-		char err[640];
-		pl_status st = pl_plan_compute(&q, &p, err, sizeof err);
+	if (!model)
+		return 0;
+	plan_src s;
+	if (src_open(cmd, model, &s) != CLI_OK)
+		return -1;
+	ctx = resolve_ctx(&s.dims, ctx);
+	if (check_ctx(cmd, &s.dims, ctx) != CLI_OK) {
 		src_free(&s);
-		if (st != PL_OK) {
-			cli_error(cmd, "%s: %s", model, err);
-			return CLI_FAIL;
-		}
+		return -1;
 	}
-	cli_error(cmd,
-		  "--device cuda: found %s, but the CUDA forward pass is not implemented yet (docs/GPU.md); "
-		  "--dry-run shows the memory plan, --device cpu runs the model",
-		  name);
-	return CLI_FAIL;
+	pl_request q = gpu_request(&s, d, ctx, dev_free);
+	pl_plan p;
+	char err[640];
+	pl_status st = pl_plan_compute(&q, &p, err, sizeof err);
+	src_free(&s);
+	if (st != PL_OK) {
+		cli_error(cmd, "%s: %s", model, err);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- bale inspect ------------------------------------------------------------------------- */

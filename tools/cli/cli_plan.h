@@ -9,12 +9,13 @@
 #include <stdio.h>
 
 #include "bale/fmt.h"
+#include "kn_cpu.h"
 
 typedef struct {
 	bool cuda;       /* --device cuda */
 	uint64_t vram;   /* --vram; 0 = PL_DEFAULT_VRAM */
 	bool kv_given;   /* --kv was given */
-	bool kv_fp8;     /* --kv fp8 (GPU only) */
+	bool kv_fp8;     /* --kv fp8 */
 	bool kv_f32;     /* --kv f32 (CPU only) */
 } cli_device_opts;
 
@@ -22,21 +23,23 @@ typedef struct {
  * -1 on a bad value (reported; a usage error). */
 int cli_device_option(const char *cmd, const char *opt, const char *val, cli_device_opts *d);
 
-/* Checks --kv against --device (f32 is CPU-only, fp8 GPU-only): 0 or -1 (reported). */
+/* Checks --kv against --device (f32 is CPU-only): 0 or -1 (reported; a usage error). */
 int cli_device_check(const char *cmd, const cli_device_opts *d);
 
 /* Help lines of --device / --vram. */
 void cli_device_help(FILE *out);
 
-/* `--device cuda` without --dry-run: reports why no GPU is usable, or whether the model fits the
- * device (when model is not NULL) and that the CUDA forward pass is not implemented yet. Always
- * returns CLI_FAIL: nothing is run on the GPU. */
-int cli_device_cuda_unavailable(const char *cmd, const char *model, const cli_device_opts *d, uint32_t ctx);
+/* Before `--device cuda` loads anything: 0 when device 0 is usable and (when model is not NULL)
+ * the plan of model at ctx (0 = the session default) with d's KV type fits its free memory and
+ * --vram; the device's name goes to name. Otherwise -1 with the reason reported (no usable GPU,
+ * or what would fit). */
+int cli_device_cuda_preflight(const char *cmd, const char *model, const cli_device_opts *d, uint32_t ctx, char *name,
+			      size_t name_len);
 
 /* --dry-run: prints the plan for the model on stdout (GPU plan for --device cuda, RAM for cpu)
  * without computing anything. ctx 0 = the session default; max_batch 0 = the session default.
  * CLI_OK when it fits (the CPU plan always "fits": weights are mapped), CLI_FAIL otherwise. */
-int cli_plan_dry_run(const char *cmd, const char *model, const cli_device_opts *d, uint32_t ctx, bool cpu_kv_bf16,
+int cli_plan_dry_run(const char *cmd, const char *model, const cli_device_opts *d, uint32_t ctx, kn_kv_type cpu_kv,
 		     uint32_t max_batch);
 
 /* `bale inspect`: the planner's table at the default budget (text), or its JSON into mem. */

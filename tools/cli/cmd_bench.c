@@ -1,6 +1,7 @@
 /* bale bench — prefill and decode speed on the CPU, and how close decode comes to the memory
  * bandwidth the machine can deliver. */
 #include "cli.h"
+#include "cli_bench.h"
 #include "cli_plan.h"
 
 #include <errno.h>
@@ -34,18 +35,12 @@ void cmd_bench_help(FILE *out)
 		"  --threads N          matmul and copy threads (default: all cores)\n"
 		"  --kv f32|bf16        KV cache type (default f32)\n"
 		"  --copy-size SIZE     buffer of the copy-bandwidth measurement (default 1G)\n"
-		"  --device cpu|cuda    where to run (default cpu); cuda is not implemented yet\n"
-		"  --vram SIZE          GPU memory budget for --device cuda (default 40G)\n"
+		"  --device cpu|cuda    where to run (default cpu); cuda has its own options, below\n"
 		"  --json               one JSON object on stdout\n"
 		"  -h, --help           show this help\n\n"
-		"exit status: 0 ok, 1 failure (including not enough memory for --dummy), 2 usage error\n");
+		"exit status: 0 ok, 1 failure (including not enough memory for --dummy), 2 usage error\n\n");
+	cmd_bench_cuda_help(out);
 }
-
-typedef struct {
-	const char *name;
-	uint32_t layers, d, heads, kv_heads, head_dim, ff, vocab, max_ctx;
-	bool tied;
-} bench_shape;
 
 static const bench_shape SHAPES[] = {
 	{"tiny", 4, 256, 4, 2, 64, 768, 4096, 2048, false},
@@ -55,13 +50,15 @@ static const bench_shape SHAPES[] = {
 	{"qwen3-8b", 36, 4096, 32, 8, 128, 12288, 151936, 40960, false},
 };
 
-typedef struct {
-	fmt_dtype dtype;
-	fmt_scheme scheme;
-	uint32_t group;
-} bench_recipe;
+const bench_shape *bench_find_shape(const char *name)
+{
+	for (size_t k = 0; k < sizeof SHAPES / sizeof *SHAPES; k++)
+		if (!strcmp(SHAPES[k].name, name))
+			return &SHAPES[k];
+	return NULL;
+}
 
-static bool parse_recipe(const char *s, bench_recipe *r)
+bool bench_parse_recipe(const char *s, bench_recipe *r)
 {
 	*r = (bench_recipe){FMT_I8, FMT_SCHEME_ROW, 0};
 	if (!strcmp(s, "int8"))
@@ -480,8 +477,20 @@ static const char *tmp_dir_for(uint64_t bytes)
 	return t && *t ? t : "/tmp";
 }
 
+/* The last --device decides; a bad value is reported by the CPU parser. */
+static bool wants_cuda(int argc, char **argv)
+{
+	bool cuda = false;
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--device"))
+			cuda = !strcmp(argv[++i], "cuda");
+	return cuda;
+}
+
 int cmd_bench(int argc, char **argv)
 {
+	if (wants_cuda(argc, argv))
+		return cmd_bench_cuda(argc, argv);
 	bench_opts o = {.p = 128, .n = 32, .copy_bytes = (uint64_t)1 << 30};
 	cli_device_opts dev = {0};
 	for (int i = 1; i < argc; i++) {
@@ -552,23 +561,18 @@ int cmd_bench(int argc, char **argv)
 	const bench_shape *shape = NULL;
 	bench_recipe recipe;
 	if (o.dummy) {
-		for (size_t k = 0; k < sizeof SHAPES / sizeof *SHAPES; k++)
-			if (!strcmp(SHAPES[k].name, o.dummy))
-				shape = &SHAPES[k];
+		shape = bench_find_shape(o.dummy);
 		if (!shape) {
-			cli_error("bench", "--dummy: unknown model '%s' (tiny, qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b)",
-				  o.dummy);
+			cli_error("bench", "--dummy: unknown model '%s' (" BENCH_SHAPE_NAMES ")", o.dummy);
 			return CLI_USAGE;
 		}
 		if (!o.weights)
 			o.weights = "int8";
-		if (!parse_recipe(o.weights, &recipe)) {
+		if (!bench_parse_recipe(o.weights, &recipe)) {
 			cli_error("bench", "--weights: unknown type '%s'", o.weights);
 			return CLI_USAGE;
 		}
 	}
-	if (dev.cuda)
-		return cli_device_cuda_unavailable("bench", o.model, &dev, (uint32_t)(o.p + o.n));
 	int threads = o.threads ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 1)
 		threads = 1;

@@ -179,8 +179,9 @@ int cmd_chat(int argc, char **argv)
 	}
 	if (cli_device_check("chat", &o.dev) < 0)
 		return CLI_USAGE;
-	if (o.dev.cuda)
-		return cli_device_cuda_unavailable("chat", o.model, &o.dev, o.so.ctx);
+	int drc = cli_gen_device_setup("chat", &o);
+	if (drc != CLI_OK)
+		return drc;
 	gen_error ge;
 	gen_model *m = NULL;
 	gen_session *s = NULL;
@@ -190,6 +191,7 @@ int cmd_chat(int argc, char **argv)
 		cli_error("chat", "%s", ge.msg);
 		goto done;
 	}
+	cli_gen_print_load("chat", &o, m);
 	if (!gen_model_has_template(m)) {
 		cli_error("chat", "%s has no chat template (give one with --chat-template FILE)", o.model);
 		goto done;

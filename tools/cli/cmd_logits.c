@@ -130,8 +130,6 @@ int cmd_logits(int argc, char **argv)
 	}
 	if (cli_device_check("logits", &o.dev) < 0)
 		return CLI_USAGE;
-	if (o.dev.cuda)
-		return cli_device_cuda_unavailable("logits", o.model, &o.dev, o.so.ctx);
 	if (!o.yarn_set)
 		o.mo.yarn = GEN_YARN_TRANSFORMERS;
 	int32_t *ids = NULL;
@@ -148,6 +146,11 @@ int cmd_logits(int argc, char **argv)
 			return CLI_FAIL;
 		}
 	}
+	int drc = cli_gen_device_setup("logits", &o);
+	if (drc != CLI_OK) {
+		free(ids);
+		return drc;
+	}
 	int ret = CLI_FAIL;
 	gen_model *m = NULL;
 	gen_session *s = NULL;
@@ -157,6 +160,7 @@ int cmd_logits(int argc, char **argv)
 		cli_error("logits", "%s", ge.msg);
 		goto done;
 	}
+	cli_gen_print_load("logits", &o, m);
 	if (text && gen_encode(m, text, strlen(text), false, &ids, &n, &ge) != GEN_OK) {
 		cli_error("logits", "%s", ge.msg);
 		goto done;

@@ -127,9 +127,10 @@ int cmd_run(int argc, char **argv)
 	if (cli_device_check("run", &o.dev) < 0)
 		return CLI_USAGE;
 	if (dry_run)
-		return cli_plan_dry_run("run", o.model, &o.dev, o.so.ctx, o.so.kv_type == KN_KV_BF16, o.so.max_batch);
-	if (o.dev.cuda)
-		return cli_device_cuda_unavailable("run", o.model, &o.dev, o.so.ctx);
+		return cli_plan_dry_run("run", o.model, &o.dev, o.so.ctx, cli_gen_cpu_kv(&o), o.so.max_batch);
+	int drc = cli_gen_device_setup("run", &o);
+	if (drc != CLI_OK)
+		return drc;
 
 	char *stdin_prompt = NULL;
 	if (!prompt) {
@@ -156,6 +157,7 @@ int cmd_run(int argc, char **argv)
 		cli_error("run", "%s", ge.msg);
 		goto done;
 	}
+	cli_gen_print_load("run", &o, m);
 	size_t len, n;
 	if (build_prompt(m, &o, prompt, raw, force_think, &text, &len) != CLI_OK)
 		goto done;

@@ -20,7 +20,7 @@ typedef struct {
 	const window *win;
 	size_t n_win;
 	uint32_t ctx, vocab;
-	kn_kv_type kv;
+	gen_kv_type kv;
 	/* per target position (index = token position), written by exactly one worker */
 	double *nll, *nll_ref, *kl, *dp_top, *dp_tok;
 	uint8_t *same_top, *scored;

@@ -32,7 +32,7 @@ typedef struct {
 	gen_params base;
 	uint64_t seed;
 	uint32_t ctx;
-	kn_kv_type kv;
+	gen_kv_type kv;
 	pthread_mutex_t mu;
 	size_t next, done;
 	bool failed;
