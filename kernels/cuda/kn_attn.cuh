@@ -50,8 +50,9 @@ static inline int kn_attn_check(const char *fn, const kn_cuda_kv *kv, int layer,
 		return -1;
 	if (layer < 0 || layer >= kv->n_layers)
 		return kn_fail(err, errlen, "%s: layer %d outside 0..%d", fn, layer, kv->n_layers - 1);
-	if (kv->head_dim != 64 && kv->head_dim != 128)
-		return kn_fail(err, errlen, "%s: head_dim %d not supported (64 or 128)", fn, kv->head_dim);
+	if (!kn_attn_hd_ok(kv->head_dim))
+		return kn_fail(err, errlen, "%s: head_dim %d not supported (a multiple of %d in %d..%d)", fn, kv->head_dim,
+			       KN_ATTN_HD_STEP, KN_ATTN_HD_STEP, KN_ATTN_MAX_HEAD_DIM);
 	if (n_heads < kv->n_kv_heads || n_heads % kv->n_kv_heads || n_heads > 65535)
 		return kn_fail(err, errlen, "%s: n_heads %d is not a multiple of n_kv_heads %d (at most 65535)", fn,
 			       n_heads, kv->n_kv_heads);
@@ -61,6 +62,36 @@ static inline int kn_attn_check(const char *fn, const kn_cuda_kv *kv, int layer,
 		return kn_fail(err, errlen, "%s: q_stride %d must be even and >= n_heads × head_dim = %lld", fn, q_stride,
 			       (long long)n_heads * kv->head_dim);
 	return 0;
+}
+
+// Runs F<HDC, F8, EXACT>::run(a...) for the kernels that serve head_dim hd (kn_attn_hd_cap): HDC is
+// the compiled capacity, EXACT that hd == HDC is known at compile time (the 64 and 128 fast paths);
+// the generic instantiations read hd from the cache at run time. hd must have passed kn_attn_check.
+template <template <int, bool, bool> class F, bool F8, typename... A>
+static inline cudaError_t kn_attn_dispatch_hd(int hd, A... a)
+{
+	if (hd == 64)
+		return F<64, F8, true>::run(a...);
+	if (hd == 128)
+		return F<128, F8, true>::run(a...);
+	switch (kn_attn_hd_cap(hd)) {
+	case 32:
+		return F<32, F8, false>::run(a...);
+	case 64:
+		return F<64, F8, false>::run(a...);
+	case 128:
+		return F<128, F8, false>::run(a...);
+	case 256:
+		return F<256, F8, false>::run(a...);
+	default:
+		return cudaErrorInvalidValue;
+	}
+}
+
+template <template <int, bool, bool> class F, typename... A>
+static inline cudaError_t kn_attn_dispatch(int hd, bool f8, A... a)
+{
+	return f8 ? kn_attn_dispatch_hd<F, true>(hd, a...) : kn_attn_dispatch_hd<F, false>(hd, a...);
 }
 
 #endif

@@ -2,28 +2,34 @@
 // (split, kv head, sequence), the partial softmax of the kv head's query group over the split's
 // positions; kn_attn_merge_kernel combines the splits. Memory-bound: each K/V row is read once per
 // step by one lane group with 16-byte (BF16) or 8-byte (FP8) loads, U keys per group in flight.
+// Templates over the head_dim capacity HDC and EXACT as in kn_attn_prefill.cu: a generic dim hd
+// runs lane groups of HDC / 8 lanes of which the first hd / 8 load and write; the others hold zeros
+// and only take part in the group's shuffles.
 #include "kn_attn.cuh"
 
 #define KN_DEC_THREADS 128
 #define KN_DEC_U 4      // keys per lane group per iteration (loads issued before any use)
 #define KN_DEC_GMAX 8   // largest query group (n_heads / n_kv_heads) supported
 
-// Lane groups of L = HD / 8 lanes each own one key at a time, 8 dims per lane; every group keeps
+// Lane groups of L = HDC / 8 lanes each own one key at a time, 8 dims per lane; every group keeps
 // its own running (max, sum, output) for the G query heads, merged across groups and warps at the
 // end. Scores are in log2 units (scale · log2 e folded in) so exp2f replaces expf.
-template <int HD, bool F8, int GM>
+template <int HDC, bool F8, bool EXACT, int GM>
 __global__ void __launch_bounds__(KN_DEC_THREADS)
 	kn_attn_decode_kernel(kn_cuda_kv kv, int layer, const uint16_t *q, int q_stride, int G, const int32_t *seq_len,
 			      const int32_t *page_table, int max_pages, int n_heads, int n_splits, float scale_log2,
 			      float *work_o, float *work_ml)
 {
-	constexpr int L = HD / 8, KPW = 32 / L, NW = KN_DEC_THREADS / 32, NG = NW * KPW, U = KN_DEC_U;
-	__shared__ float sm_o[NW][GM][HD];
+	constexpr int L = HDC / 8, KPW = 32 / L, NW = KN_DEC_THREADS / 32, NG = NW * KPW, U = KN_DEC_U;
+	static_assert(L >= 1 && L <= 32 && (L & (L - 1)) == 0, "lane groups are a power of two dividing a warp");
+	__shared__ float sm_o[NW][GM][HDC];
 	__shared__ float sm_m[NW][GM], sm_l[NW][GM];
+	const int hd = EXACT ? HDC : kv.head_dim;
 
 	const int split = blockIdx.x, kvh = blockIdx.y, seq = blockIdx.z;
 	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gl = lane % L;
 	const int grp = warp * KPW + lane / L;
+	const bool act = EXACT || gl * 8 < hd; // this lane's 8 dims lie inside the head
 	const int pt_ = kv.page_tokens;
 	int len = seq_len[seq];
 	const long long cap = (long long)max_pages * pt_;
@@ -36,10 +42,10 @@ __global__ void __launch_bounds__(KN_DEC_THREADS)
 #pragma unroll
 	for (int g = 0; g < GM; g++) {
 		const uint32_t *qp =
-			(const uint32_t *)(q + (size_t)seq * q_stride + (size_t)(kvh * G + (g < G ? g : 0)) * HD + gl * 8);
+			(const uint32_t *)(q + (size_t)seq * q_stride + (size_t)(kvh * G + (g < G ? g : 0)) * hd + gl * 8);
 #pragma unroll
 		for (int i = 0; i < 4; i++)
-			qr[g][i] = g < G ? qp[i] : 0u;
+			qr[g][i] = g < G && act ? qp[i] : 0u;
 	}
 	float m[GM], l[GM], o[GM][8];
 #pragma unroll
@@ -69,16 +75,20 @@ __global__ void __launch_bounds__(KN_DEC_THREADS)
 					const int off = kn_kv_offset_of(key, pt_);
 					const size_t bk = kn_kv_block((size_t)pg, layer, 0, kvh, kv.n_layers, kv.n_kv_heads);
 					const size_t bv = bk + (size_t)kv.n_kv_heads; // the V block follows the K blocks
-					const size_t ek = kn_kv_elem(bk, off, pt_, HD) + gl * 8;
-					const size_t ev = kn_kv_elem(bv, off, pt_, HD) + gl * 8;
+					const size_t ek = kn_kv_elem(bk, off, pt_, hd) + gl * 8;
+					const size_t ev = kn_kv_elem(bv, off, pt_, hd) + gl * 8;
+					// inactive lanes keep zero data but take the scales, so every lane of a
+					// group computes the same scores
 					if (F8) {
-						const uint2 k2 = *(const uint2 *)((const uint8_t *)kv.data + ek);
-						const uint2 v2 = *(const uint2 *)((const uint8_t *)kv.data + ev);
-						kraw[u] = make_uint4(k2.x, k2.y, 0, 0);
-						vraw[u] = make_uint4(v2.x, v2.y, 0, 0);
+						if (act) {
+							const uint2 k2 = *(const uint2 *)((const uint8_t *)kv.data + ek);
+							const uint2 v2 = *(const uint2 *)((const uint8_t *)kv.data + ev);
+							kraw[u] = make_uint4(k2.x, k2.y, 0, 0);
+							vraw[u] = make_uint4(v2.x, v2.y, 0, 0);
+						}
 						ksc[u] = kv.scales[kn_kv_scale_at(bk, off, pt_)] * KN_F8_TRICK_SCALE;
 						vsc[u] = kv.scales[kn_kv_scale_at(bv, off, pt_)] * KN_F8_TRICK_SCALE;
-					} else {
+					} else if (act) {
 						kraw[u] = *(const uint4 *)((const uint16_t *)kv.data + ek);
 						vraw[u] = *(const uint4 *)((const uint16_t *)kv.data + ev);
 					}
@@ -190,7 +200,7 @@ __global__ void __launch_bounds__(KN_DEC_THREADS)
 		}
 	}
 	// ---- merge the warps through shared memory and write the split's partial ----
-	if (lane < L) {
+	if (lane < L && act) {
 #pragma unroll
 		for (int g = 0; g < GM; g++)
 #pragma unroll
@@ -205,8 +215,8 @@ __global__ void __launch_bounds__(KN_DEC_THREADS)
 		}
 	}
 	__syncthreads();
-	for (int t = threadIdx.x; t < G * HD; t += KN_DEC_THREADS) {
-		const int g = t / HD, d = t % HD;
+	for (int t = threadIdx.x; t < G * hd; t += KN_DEC_THREADS) {
+		const int g = t / hd, d = t % hd;
 		float M = -INFINITY;
 		for (int w = 0; w < NW; w++)
 			M = kn_nanmax(M, sm_m[w][g]);
@@ -219,7 +229,7 @@ __global__ void __launch_bounds__(KN_DEC_THREADS)
 			}
 		}
 		const size_t pi = kn_attn_part_index(seq, kvh * G + g, split, n_heads, n_splits);
-		work_o[pi * HD + d] = O;
+		work_o[pi * hd + d] = O;
 		if (d == 0) {
 			work_ml[pi * 2] = M;
 			work_ml[pi * 2 + 1] = Lsum;
@@ -228,11 +238,12 @@ __global__ void __launch_bounds__(KN_DEC_THREADS)
 }
 
 // One block per (head, sequence), one thread per dim: out = Σ o_i 2^(m_i − M) / Σ l_i 2^(m_i − M).
-// A sequence with no positions (all splits empty) gets zeros.
+// A sequence with no positions (all splits empty) gets zeros. HD 0: head_dim hd_rt threads, any dim.
 template <int HD>
-__global__ void __launch_bounds__(HD) kn_attn_merge_kernel(const float *work_o, const float *work_ml, uint16_t *out,
-							  int n_heads, int n_splits)
+__global__ void __launch_bounds__(HD > 0 ? HD : KN_ATTN_MAX_HEAD_DIM)
+	kn_attn_merge_kernel(const float *work_o, const float *work_ml, uint16_t *out, int n_heads, int n_splits, int hd_rt)
 {
+	const int HDv = HD > 0 ? HD : hd_rt;
 	const int h = blockIdx.x, seq = blockIdx.y, d = threadIdx.x;
 	const size_t p0 = kn_attn_part_index(seq, h, 0, n_heads, n_splits);
 	float M = -INFINITY;
@@ -243,11 +254,11 @@ __global__ void __launch_bounds__(HD) kn_attn_merge_kernel(const float *work_o, 
 		for (int s = 0; s < n_splits; s++) {
 			const float wt = exp2f(work_ml[(p0 + s) * 2] - M);
 			Lsum += work_ml[(p0 + s) * 2 + 1] * wt;
-			O += work_o[(p0 + s) * HD + d] * wt;
+			O += work_o[(p0 + s) * HDv + d] * wt;
 		}
 	}
 	const float r = M == -INFINITY ? 0.0f : O / Lsum;
-	out[((size_t)seq * n_heads + h) * HD + d] = kn_f32_to_bf16(r);
+	out[((size_t)seq * n_heads + h) * HDv + d] = kn_f32_to_bf16(r);
 }
 
 extern "C" size_t kn_cuda_attn_decode_work_bytes(int n_seq, int n_heads, int head_dim, int n_splits)
@@ -262,24 +273,27 @@ extern "C" int kn_cuda_attn_decode_splits(int n_seq, int n_kv_heads, int max_len
 	return kn_attn_splits_suggest(n_seq, n_kv_heads, max_len, n_sms);
 }
 
-template <int HD, bool F8>
-static void launch_decode(dim3 grid, cudaStream_t st, const kn_cuda_kv *kv, int layer, const uint16_t *q, int q_stride,
-			  int G, const int32_t *len, const int32_t *pt, int max_pages, int n_heads, int n_splits, float sl2,
-			  float *wo, float *wml)
-{
+template <int HDC, bool F8, bool EXACT>
+struct kn_dec_launch {
+	static cudaError_t run(dim3 grid, cudaStream_t st, const kn_cuda_kv *kv, int layer, const uint16_t *q,
+			       int q_stride, int G, const int32_t *len, const int32_t *pt, int max_pages, int n_heads,
+			       int n_splits, float sl2, float *wo, float *wml)
+	{
 #define KN_DEC_LAUNCH(GMV)                                                                                          \
-	kn_attn_decode_kernel<HD, F8, GMV><<<grid, KN_DEC_THREADS, 0, st>>>(*kv, layer, q, q_stride, G, len, pt,      \
-									     max_pages, n_heads, n_splits, sl2, wo, wml)
-	if (G == 1)
-		KN_DEC_LAUNCH(1);
-	else if (G == 2)
-		KN_DEC_LAUNCH(2);
-	else if (G <= 4)
-		KN_DEC_LAUNCH(4);
-	else
-		KN_DEC_LAUNCH(8);
+	kn_attn_decode_kernel<HDC, F8, EXACT, GMV><<<grid, KN_DEC_THREADS, 0, st>>>(                                \
+		*kv, layer, q, q_stride, G, len, pt, max_pages, n_heads, n_splits, sl2, wo, wml)
+		if (G == 1)
+			KN_DEC_LAUNCH(1);
+		else if (G == 2)
+			KN_DEC_LAUNCH(2);
+		else if (G <= 4)
+			KN_DEC_LAUNCH(4);
+		else
+			KN_DEC_LAUNCH(8);
 #undef KN_DEC_LAUNCH
-}
+		return cudaSuccess;
+	}
+};
 
 extern "C" int kn_cuda_attn_decode(const kn_cuda_kv *kv, int layer, const void *q_bf16, int q_stride, void *out_bf16,
 				   int n_seq, const void *seq_len_i32, const void *page_table_i32, int max_pages,
@@ -304,23 +318,19 @@ extern "C" int kn_cuda_attn_decode(const kn_cuda_kv *kv, int layer, const void *
 	const cudaStream_t st = kn_stream(stream);
 	const uint16_t *q = (const uint16_t *)q_bf16;
 	const int32_t *len = (const int32_t *)seq_len_i32, *pt = (const int32_t *)page_table_i32;
-	const bool f8 = kv->kv_type == KN_CUDA_KV_F8;
-	if (hd == 64)
-		f8 ? launch_decode<64, true>(grid, st, kv, layer, q, q_stride, G, len, pt, max_pages, n_heads, n_splits, sl2,
-					     wo, wml)
-		   : launch_decode<64, false>(grid, st, kv, layer, q, q_stride, G, len, pt, max_pages, n_heads, n_splits,
-					      sl2, wo, wml);
-	else
-		f8 ? launch_decode<128, true>(grid, st, kv, layer, q, q_stride, G, len, pt, max_pages, n_heads, n_splits,
-					      sl2, wo, wml)
-		   : launch_decode<128, false>(grid, st, kv, layer, q, q_stride, G, len, pt, max_pages, n_heads, n_splits,
-					       sl2, wo, wml);
+	const cudaError_t e = kn_attn_dispatch<kn_dec_launch>(hd, kv->kv_type == KN_CUDA_KV_F8, grid, st, kv, layer, q,
+							       q_stride, G, len, pt, max_pages, n_heads, n_splits, sl2, wo,
+							       wml);
+	if (e != cudaSuccess)
+		return kn_cuda_status(e, "kn_cuda_attn_decode", err, errlen);
 	if (kn_launch_status("kn_attn_decode_kernel", err, errlen))
 		return -1;
 	const dim3 mgrid((unsigned)n_heads, (unsigned)n_seq);
 	if (hd == 64)
-		kn_attn_merge_kernel<64><<<mgrid, 64, 0, st>>>(wo, wml, (uint16_t *)out_bf16, n_heads, n_splits);
+		kn_attn_merge_kernel<64><<<mgrid, 64, 0, st>>>(wo, wml, (uint16_t *)out_bf16, n_heads, n_splits, hd);
+	else if (hd == 128)
+		kn_attn_merge_kernel<128><<<mgrid, 128, 0, st>>>(wo, wml, (uint16_t *)out_bf16, n_heads, n_splits, hd);
 	else
-		kn_attn_merge_kernel<128><<<mgrid, 128, 0, st>>>(wo, wml, (uint16_t *)out_bf16, n_heads, n_splits);
+		kn_attn_merge_kernel<0><<<mgrid, (unsigned)hd, 0, st>>>(wo, wml, (uint16_t *)out_bf16, n_heads, n_splits, hd);
 	return kn_launch_status("kn_attn_merge_kernel", err, errlen);
 }

@@ -19,6 +19,45 @@
 
 /* Largest head_dim of the cache (kn_cuda_kv_check) and of the store kernel's per-warp buffer. */
 #define KN_ATTN_MAX_HEAD_DIM 256
+/* The attention kernels (prefill, decode) take any head_dim that is a multiple of KN_ATTN_HD_STEP
+ * (the tensor cores' k-step of 16 BF16 elements) in KN_ATTN_HD_STEP..KN_ATTN_MAX_HEAD_DIM. */
+#define KN_ATTN_HD_STEP 16
+/* Keys per tile of the MMA prefill (its K and V staging buffers in shared memory). */
+#define KN_ATTN_PF_BN 64
+/* Static shared memory a kernel may declare; more needs dynamic shared memory and an opt-in. */
+#define KN_ATTN_STATIC_SMEM (48 * 1024)
+
+KN_HD static inline int kn_attn_hd_ok(int hd)
+{
+	return hd >= KN_ATTN_HD_STEP && hd <= KN_ATTN_MAX_HEAD_DIM && hd % KN_ATTN_HD_STEP == 0;
+}
+
+/* The compiled head_dim capacity whose kernels serve hd (0 when hd is not supported): 64 and 128
+ * run kernels built for exactly that dim (kn_attn_hd_exact); every other dim runs the generic
+ * kernels of the next power of two in 32..256, whose dims past hd read as zeros and are not
+ * written. A capacity cap gives decode lane groups of cap / 8 lanes (a power of two dividing 32). */
+KN_HD static inline int kn_attn_hd_cap(int hd)
+{
+	if (!kn_attn_hd_ok(hd))
+		return 0;
+	int cap = 32;
+	while (cap < hd)
+		cap *= 2;
+	return cap;
+}
+
+KN_HD static inline int kn_attn_hd_exact(int hd)
+{
+	return hd == 64 || hd == 128;
+}
+
+/* Bytes of the MMA prefill's staging buffers for capacity cap: K [BN][cap + 8] and V transposed
+ * [cap][BN + 8], BF16. Above KN_ATTN_STATIC_SMEM the kernel takes them as dynamic shared memory. */
+KN_HD static inline size_t kn_attn_pf_smem_bytes(int cap)
+{
+	return ((size_t)KN_ATTN_PF_BN * (size_t)(cap + 8) + (size_t)cap * (KN_ATTN_PF_BN + 8)) * 2u;
+}
+
 /* Decode splits cover whole multiples of this many positions (a page boundary for pages of 16, 32
  * or 64 tokens, and the keys one block reads per iteration). */
 #define KN_ATTN_SPLIT_ALIGN 64

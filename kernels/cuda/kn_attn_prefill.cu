@@ -5,10 +5,13 @@
 //           fragments are single 32-bit loads); online softmax in registers.
 //   SIMPLE  one warp per (query row, head) on CUDA cores, keys one at a time, f32 throughout: the
 //           reference-of-record on the device, slow for long chunks.
+// Both are templates over the head_dim capacity HDC and EXACT (kn_attn_dispatch): head_dim 64 and
+// 128 compile with hd known; other multiples of 16 run the next capacity with hd read at run time,
+// their dims hd..HDC−1 zero in Q and the staged K (so scores are unchanged) and never written out.
 #include "kn_attn.cuh"
 
-#define KN_PF_BM 64 // query rows per block
-#define KN_PF_BN 64 // keys per tile
+#define KN_PF_BM 64            // query rows per block
+#define KN_PF_BN KN_ATTN_PF_BN // keys per tile
 #define KN_PF_THREADS 128
 
 __device__ __forceinline__ void kn_mma_bf16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
@@ -19,15 +22,16 @@ __device__ __forceinline__ void kn_mma_bf16(float c[4], const uint32_t a[4], uin
 		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Stages keys k0 .. k0 + BN − 1 of kv head kvh into Ks [key][HD + 8] and Vt [dim][BN + 8] as BF16.
-// Keys at or past kend are zeros; keys on a page outside the pool are NaN.
-template <int HD, bool F8>
+// Stages keys k0 .. k0 + BN − 1 of kv head kvh into Ks [key][HDC + 8] and Vt [dim][BN + 8] as BF16.
+// Keys at or past kend and dims at or past hd are zeros; keys on a page outside the pool are NaN.
+// hd is a multiple of 16, so a chunk lies wholly below or wholly at/after it.
+template <int HDC, bool F8, bool EXACT>
 __device__ __forceinline__ void kn_pf_stage(const kn_cuda_kv &kv, int layer, int kvh, const int32_t *ptab, int k0,
-					    int kend, uint16_t *Ks, uint16_t *Vt)
+					    int kend, int hd, uint16_t *Ks, uint16_t *Vt)
 {
-	constexpr int KST = HD + 8, VST = KN_PF_BN + 8;
+	constexpr int KST = HDC + 8, VST = KN_PF_BN + 8;
 	constexpr int EPC = F8 ? 16 : 8;       // elements per 16-byte chunk
-	constexpr int CPR = HD / EPC;          // chunks per row
+	constexpr int CPR = HDC / EPC;         // chunks per row
 	constexpr int NCH = KN_PF_BN * CPR;    // chunks per tile (per K or V)
 	const int pt_ = kv.page_tokens;
 	// K: consecutive threads read consecutive chunks of a row (coalesced) and write them as-is.
@@ -39,7 +43,7 @@ __device__ __forceinline__ void kn_pf_stage(const kn_cuda_kv &kv, int layer, int
 		const int row = is_v ? cc % KN_PF_BN : cc / CPR, part = is_v ? cc / KN_PF_BN : cc % CPR;
 		const int key = k0 + row;
 		uint32_t w[EPC / 2];
-		if (key >= kend) {
+		if (key >= kend || (!EXACT && part * EPC >= hd)) {
 #pragma unroll
 			for (int i = 0; i < EPC / 2; i++)
 				w[i] = 0u;
@@ -52,7 +56,7 @@ __device__ __forceinline__ void kn_pf_stage(const kn_cuda_kv &kv, int layer, int
 			} else {
 				const int off = kn_kv_offset_of(key, pt_);
 				const size_t blk = kn_kv_block((size_t)pg, layer, is_v ? 1 : 0, kvh, kv.n_layers, kv.n_kv_heads);
-				const size_t e0 = kn_kv_elem(blk, off, pt_, HD) + (size_t)part * EPC;
+				const size_t e0 = kn_kv_elem(blk, off, pt_, hd) + (size_t)part * EPC;
 				if (F8) {
 					const uint4 raw = *(const uint4 *)((const uint8_t *)kv.data + e0);
 					const float sc = kv.scales[kn_kv_scale_at(blk, off, pt_)] * KN_F8_TRICK_SCALE;
@@ -87,15 +91,28 @@ __device__ __forceinline__ void kn_pf_stage(const kn_cuda_kv &kv, int layer, int
 	}
 }
 
-template <int HD, bool F8>
+// Staging buffers above 48 KiB (capacity 256) are dynamic shared memory (kn_attn_pf_smem_bytes,
+// opted into by the launcher); the smaller ones stay static.
+template <int HDC>
+struct kn_pf_smem {
+	static constexpr int KS_ELEMS = KN_PF_BN * (HDC + 8), VT_ELEMS = HDC * (KN_PF_BN + 8);
+	static constexpr bool DYN = (KS_ELEMS + VT_ELEMS) * 2 > KN_ATTN_STATIC_SMEM;
+};
+
+template <int HDC, bool F8, bool EXACT>
 __global__ void __launch_bounds__(KN_PF_THREADS)
 	kn_attn_prefill_mma_kernel(kn_cuda_kv kv, int layer, const uint16_t *q, int q_stride, uint16_t *out, int T,
 				   int p0, const int32_t *ptab, int n_heads, float scale_log2)
 {
-	constexpr int BN = KN_PF_BN, KS = HD / 16, NT = BN / 8, DT = HD / 8;
-	constexpr int KST = HD + 8, VST = BN + 8;
-	__shared__ __align__(16) uint16_t Ks[BN * KST];
-	__shared__ __align__(16) uint16_t Vt[HD * VST];
+	constexpr int BN = KN_PF_BN, KS = HDC / 16, NT = BN / 8, DT = HDC / 8;
+	constexpr int KST = HDC + 8, VST = BN + 8;
+	using SM = kn_pf_smem<HDC>;
+	__shared__ __align__(16) uint16_t Ks_s[SM::DYN ? 8 : SM::KS_ELEMS];
+	__shared__ __align__(16) uint16_t Vt_s[SM::DYN ? 8 : SM::VT_ELEMS];
+	extern __shared__ __align__(16) uint16_t kn_pf_dyn[];
+	uint16_t *const Ks = SM::DYN ? kn_pf_dyn : Ks_s;
+	uint16_t *const Vt = SM::DYN ? kn_pf_dyn + SM::KS_ELEMS : Vt_s;
+	const int hd = EXACT ? HDC : kv.head_dim;
 
 	const int n_qt = (T + KN_PF_BM - 1) / KN_PF_BM;
 	const int qt = n_qt - 1 - (int)blockIdx.x; // the longest tiles first
@@ -110,7 +127,9 @@ __global__ void __launch_bounds__(KN_PF_THREADS)
 #pragma unroll
 		for (int i = 0; i < 4; i++) {
 			const int row = r0 + g + (i & 1) * 8, col = kk * 16 + t4 * 2 + (i >> 1) * 8;
-			qf[kk][i] = row < T ? *(const uint32_t *)(q + (size_t)row * q_stride + (size_t)h * HD + col) : 0u;
+			qf[kk][i] = row < T && (EXACT || kk * 16 < hd)
+					    ? *(const uint32_t *)(q + (size_t)row * q_stride + (size_t)h * hd + col)
+					    : 0u;
 		}
 	}
 	float o[DT][4];
@@ -123,7 +142,7 @@ __global__ void __launch_bounds__(KN_PF_THREADS)
 	const int qpos0 = p0 + r0; // smallest query position of the warp
 	for (int k0 = 0; k0 < kend; k0 += BN) {
 		__syncthreads(); // every warp is done with the previous tile
-		kn_pf_stage<HD, F8>(kv, layer, kvh, ptab, k0, kend, Ks, Vt);
+		kn_pf_stage<HDC, F8, EXACT>(kv, layer, kvh, ptab, k0, kend, hd, Ks, Vt);
 		__syncthreads();
 
 		float s[NT][4];
@@ -185,7 +204,7 @@ __global__ void __launch_bounds__(KN_PF_THREADS)
 			}
 		}
 	}
-	const size_t ostride = (size_t)n_heads * HD;
+	const size_t ostride = (size_t)n_heads * hd;
 #pragma unroll
 	for (int rr = 0; rr < 2; rr++) {
 		float lsum = l[rr];
@@ -194,21 +213,24 @@ __global__ void __launch_bounds__(KN_PF_THREADS)
 		const float inv = 1.0f / lsum;
 		const int row = r0 + g + rr * 8;
 		if (row < T) {
-			uint16_t *orow = out + (size_t)row * ostride + (size_t)h * HD + t4 * 2;
+			uint16_t *orow = out + (size_t)row * ostride + (size_t)h * hd + t4 * 2;
 #pragma unroll
 			for (int d = 0; d < DT; d++)
-				*(uint32_t *)(orow + d * 8) = kn_pack_bf16x2(o[d][2 * rr] * inv, o[d][2 * rr + 1] * inv);
+				if (EXACT || d * 8 < hd)
+					*(uint32_t *)(orow + d * 8) =
+						kn_pack_bf16x2(o[d][2 * rr] * inv, o[d][2 * rr + 1] * inv);
 		}
 	}
 }
 
-// One warp per (query row, head); lane owns HD/32 consecutive dims.
-template <int HD, bool F8>
+// One warp per (query row, head); lane owns HDC/32 consecutive dims, those at or past hd held at 0.
+template <int HDC, bool F8, bool EXACT>
 __global__ void __launch_bounds__(128)
 	kn_attn_prefill_simple_kernel(kn_cuda_kv kv, int layer, const uint16_t *q, int q_stride, uint16_t *out, int T,
 				      int p0, const int32_t *ptab, int n_heads, float scale_log2)
 {
-	constexpr int DPL = HD / 32;
+	constexpr int DPL = HDC / 32;
+	const int hd = EXACT ? HDC : kv.head_dim;
 	const size_t gw = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
 	const int lane = threadIdx.x & 31;
 	if (gw >= (size_t)T * n_heads)
@@ -218,7 +240,8 @@ __global__ void __launch_bounds__(128)
 	float qv[DPL], o[DPL];
 #pragma unroll
 	for (int i = 0; i < DPL; i++) {
-		qv[i] = kn_bf16_to_f32(q[(size_t)row * q_stride + (size_t)h * HD + lane * DPL + i]);
+		const bool in = EXACT || lane * DPL + i < hd;
+		qv[i] = in ? kn_bf16_to_f32(q[(size_t)row * q_stride + (size_t)h * hd + lane * DPL + i]) : 0.0f;
 		o[i] = 0.0f;
 	}
 	float m = -INFINITY, l = 0.0f;
@@ -234,20 +257,22 @@ __global__ void __launch_bounds__(128)
 			const int off = kn_kv_offset_of(key, pt_);
 			const size_t bk = kn_kv_block((size_t)pg, layer, 0, kvh, kv.n_layers, kv.n_kv_heads);
 			const size_t bv = bk + (size_t)kv.n_kv_heads;
-			const size_t ek = kn_kv_elem(bk, off, pt_, HD) + lane * DPL, ev = kn_kv_elem(bv, off, pt_, HD) + lane * DPL;
+			const size_t ek = kn_kv_elem(bk, off, pt_, hd) + lane * DPL, ev = kn_kv_elem(bv, off, pt_, hd) + lane * DPL;
 			if (F8) {
 				const float sk = kv.scales[kn_kv_scale_at(bk, off, pt_)];
 				const float sv = kv.scales[kn_kv_scale_at(bv, off, pt_)];
 #pragma unroll
 				for (int i = 0; i < DPL; i++) {
-					kf[i] = kn_e4m3_to_f32(((const uint8_t *)kv.data)[ek + i]) * sk;
-					vf[i] = kn_e4m3_to_f32(((const uint8_t *)kv.data)[ev + i]) * sv;
+					const bool in = EXACT || lane * DPL + i < hd;
+					kf[i] = in ? kn_e4m3_to_f32(((const uint8_t *)kv.data)[ek + i]) * sk : 0.0f;
+					vf[i] = in ? kn_e4m3_to_f32(((const uint8_t *)kv.data)[ev + i]) * sv : 0.0f;
 				}
 			} else {
 #pragma unroll
 				for (int i = 0; i < DPL; i++) {
-					kf[i] = kn_bf16_to_f32(((const uint16_t *)kv.data)[ek + i]);
-					vf[i] = kn_bf16_to_f32(((const uint16_t *)kv.data)[ev + i]);
+					const bool in = EXACT || lane * DPL + i < hd;
+					kf[i] = in ? kn_bf16_to_f32(((const uint16_t *)kv.data)[ek + i]) : 0.0f;
+					vf[i] = in ? kn_bf16_to_f32(((const uint16_t *)kv.data)[ev + i]) : 0.0f;
 				}
 			}
 		}
@@ -269,23 +294,36 @@ __global__ void __launch_bounds__(128)
 	const float inv = 1.0f / l;
 #pragma unroll
 	for (int i = 0; i < DPL; i++)
-		out[(size_t)row * n_heads * HD + (size_t)h * HD + lane * DPL + i] = kn_f32_to_bf16(o[i] * inv);
+		if (EXACT || lane * DPL + i < hd)
+			out[(size_t)row * n_heads * hd + (size_t)h * hd + lane * DPL + i] = kn_f32_to_bf16(o[i] * inv);
 }
 
-template <int HD, bool F8>
-static void launch_prefill(int impl, cudaStream_t st, const kn_cuda_kv *kv, int layer, const uint16_t *q, int q_stride,
-			   uint16_t *out, int T, int p0, const int32_t *pt, int n_heads, float sl2)
-{
-	if (impl == KN_CUDA_PREFILL_SIMPLE) {
-		const size_t blocks = ((size_t)T * n_heads + 3) / 4;
-		kn_attn_prefill_simple_kernel<HD, F8>
-			<<<(unsigned)blocks, 128, 0, st>>>(*kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
-	} else {
+template <int HDC, bool F8, bool EXACT>
+struct kn_pf_launch {
+	static cudaError_t run(int impl, cudaStream_t st, const kn_cuda_kv *kv, int layer, const uint16_t *q,
+			       int q_stride, uint16_t *out, int T, int p0, const int32_t *pt, int n_heads, float sl2)
+	{
+		if (impl == KN_CUDA_PREFILL_SIMPLE) {
+			const size_t blocks = ((size_t)T * n_heads + 3) / 4;
+			kn_attn_prefill_simple_kernel<HDC, F8, EXACT>
+				<<<(unsigned)blocks, 128, 0, st>>>(*kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
+			return cudaSuccess;
+		}
+		size_t dyn = 0;
+		if (kn_pf_smem<HDC>::DYN) {
+			// the opt-in is per function and cheap; setting it at every launch keeps no host state
+			dyn = kn_attn_pf_smem_bytes(HDC);
+			const cudaError_t e = cudaFuncSetAttribute(kn_attn_prefill_mma_kernel<HDC, F8, EXACT>,
+								   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)dyn);
+			if (e != cudaSuccess)
+				return e;
+		}
 		const dim3 grid((unsigned)((T + KN_PF_BM - 1) / KN_PF_BM), (unsigned)n_heads);
-		kn_attn_prefill_mma_kernel<HD, F8>
-			<<<grid, KN_PF_THREADS, 0, st>>>(*kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
+		kn_attn_prefill_mma_kernel<HDC, F8, EXACT>
+			<<<grid, KN_PF_THREADS, dyn, st>>>(*kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
+		return cudaSuccess;
 	}
-}
+};
 
 extern "C" int kn_cuda_attn_prefill_impl(const kn_cuda_kv *kv, int layer, const void *q_bf16, int q_stride,
 					 void *out_bf16, int T, int p0, const void *page_table_i32, int n_heads,
@@ -306,13 +344,10 @@ extern "C" int kn_cuda_attn_prefill_impl(const kn_cuda_kv *kv, int layer, const 
 	const uint16_t *q = (const uint16_t *)q_bf16;
 	uint16_t *out = (uint16_t *)out_bf16;
 	const int32_t *pt = (const int32_t *)page_table_i32;
-	const bool f8 = kv->kv_type == KN_CUDA_KV_F8;
-	if (kv->head_dim == 64)
-		f8 ? launch_prefill<64, true>(impl, st, kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2)
-		   : launch_prefill<64, false>(impl, st, kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
-	else
-		f8 ? launch_prefill<128, true>(impl, st, kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2)
-		   : launch_prefill<128, false>(impl, st, kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
+	const cudaError_t e = kn_attn_dispatch<kn_pf_launch>(kv->head_dim, kv->kv_type == KN_CUDA_KV_F8, impl, st, kv,
+							      layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
+	if (e != cudaSuccess)
+		return kn_cuda_status(e, "kn_cuda_attn_prefill: shared memory opt-in", err, errlen);
 	return kn_launch_status(impl == KN_CUDA_PREFILL_SIMPLE ? "kn_attn_prefill_simple_kernel"
 							       : "kn_attn_prefill_mma_kernel",
 				err, errlen);

@@ -42,7 +42,8 @@ typedef struct {
 /* Bytes of one page of data (without scales), and of one page's scales (0 for BF16). */
 size_t kn_cuda_kv_page_bytes(const kn_cuda_kv *kv);
 size_t kn_cuda_kv_page_scale_bytes(const kn_cuda_kv *kv);
-/* Checks dims (head_dim even and ≤ 256, page_tokens ≥ 1, counts > 0), pointers and alignment. */
+/* Checks dims (head_dim even and ≤ 256, page_tokens ≥ 1, counts > 0), pointers and alignment. The
+ * cache and kn_cuda_qkv_prep take any such head_dim; the attention kernels need a multiple of 16. */
 int kn_cuda_kv_check(const kn_cuda_kv *kv, char *err, size_t errlen);
 
 /* Fills every page with pseudo-random values (BF16 in [−1, 1), or FP8 codes over the finite
@@ -73,7 +74,11 @@ typedef struct {
 int kn_cuda_qkv_prep(const kn_cuda_kv *kv, int layer, void *qkv_bf16, int m, const void *pos_i32,
 		     const void *slot_i32, const kn_cuda_qkv_args *a, void *stream, char *err, size_t errlen);
 
-/* Prefill attention of one sequence: query tokens i = 0..T−1 at positions p0 + i, causal over
+/* Attention (prefill and decode) takes any head_dim that is a multiple of 16 in 16..256: 64 and 128
+ * run kernels compiled for that dim, other dims kernels of the next power of two (32..256) whose
+ * extra dims are zeros (slower by up to that ratio; kn_attn_index.cuh kn_attn_hd_cap).
+ *
+ * Prefill attention of one sequence: query tokens i = 0..T−1 at positions p0 + i, causal over
  * cache positions 0..p0 + i of the sequence whose pages are page_table_i32[0..ceil((p0 + T) /
  * page_tokens)) (their k/v already stored by kn_cuda_qkv_prep). Flash-attention tiling on tensor
  * cores (BF16 mma.sync; FP8 pages are dequantized to BF16 while being staged), no T × ctx
@@ -82,7 +87,7 @@ int kn_cuda_attn_prefill(const kn_cuda_kv *kv, int layer, const void *q_bf16, in
 			 int p0, const void *page_table_i32, int n_heads, void *stream, char *err, size_t errlen);
 /* The same with a chosen implementation: MMA is the tensor-core kernel above (what AUTO runs);
  * SIMPLE is one warp per (query row, head) on CUDA cores in f32, keys one at a time: slow, kept as
- * the device-side reference that tests compare the MMA kernel with. head_dim 64 or 128. */
+ * the device-side reference that tests compare the MMA kernel with. */
 enum { KN_CUDA_PREFILL_AUTO = 0, KN_CUDA_PREFILL_MMA = 1, KN_CUDA_PREFILL_SIMPLE = 2 };
 int kn_cuda_attn_prefill_impl(const kn_cuda_kv *kv, int layer, const void *q_bf16, int q_stride, void *out_bf16,
 			      int T, int p0, const void *page_table_i32, int n_heads, int impl, void *stream, char *err,
@@ -97,7 +102,7 @@ int kn_cuda_attn_prefill_impl(const kn_cuda_kv *kv, int layer, const void *q_bf1
 size_t kn_cuda_attn_decode_work_bytes(int n_seq, int n_heads, int head_dim, int n_splits);
 /* Splits that keep the GPU busy for n_seq sequences of up to max_len positions: about four
  * blocks (of four warps) per SM in total, each covering at least 256 positions, between 1 and
- * 1024. Decode supports head_dim 64 and 128 and query groups (n_heads / n_kv_heads) up to 8; a
+ * 1024. Decode supports query groups (n_heads / n_kv_heads) up to 8; a
  * sequence of length 0 gets zeros, a length above max_pages · page_tokens is clamped to it. */
 int kn_cuda_attn_decode_splits(int n_seq, int n_kv_heads, int max_len, int n_sms);
 int kn_cuda_attn_decode(const kn_cuda_kv *kv, int layer, const void *q_bf16, int q_stride, void *out_bf16, int n_seq,

@@ -29,9 +29,9 @@ rc_status rc_state_layout_compute(const rt_config *c, const rc_state_opts *o, rc
 		return rc_fail(err, RC_E_ARG, "state: prefill_chunk %u exceeds %u", L->chunk, RC_MAX_CHUNK);
 	if (L->page_tokens > 4096)
 		return rc_fail(err, RC_E_ARG, "state: page_tokens %u exceeds 4096", L->page_tokens);
-	if (c->head_dim % 2 || c->head_dim > 256)
-		return rc_fail(err, RC_E_TENSOR, "state: head_dim %u is not even and at most 256 (attention kernels)",
-			       c->head_dim);
+	if (c->head_dim % 16 || c->head_dim < 16 || c->head_dim > 256)
+		return rc_fail(err, RC_E_TENSOR,
+			       "state: head_dim %u is not a multiple of 16 in 16..256 (attention kernels)", c->head_dim);
 	L->T = L->chunk > L->n_seq ? L->chunk : L->n_seq;
 	L->pages_per_seq = (uint32_t)cdiv(L->ctx, L->page_tokens);
 	L->ctx_tokens = L->pages_per_seq * L->page_tokens; /* ≤ 2^24 + 4095: no overflow */

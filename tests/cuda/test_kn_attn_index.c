@@ -167,13 +167,50 @@ static void test_random_values(void **state)
 	assert_true(kn_attn_hash(1, 0) != kn_attn_hash(1, 1));
 }
 
+/* Which head dims the attention kernels take, and the compiled capacity that serves each: every
+ * multiple of 16 in 16..256 (the MMA prefill's k-step; 16-byte FP8 and BF16 staging chunks divide
+ * it) gets the smallest power of two in 32..256 at or above it, whose decode lane groups (cap / 8
+ * lanes) divide a warp and hold the hd / 8 active lanes; 64 and 128 run exact kernels. */
+static void test_head_dims(void **state)
+{
+	(void)state;
+	int n_ok = 0;
+	for (int hd = -16; hd <= 300; hd++) {
+		const int ok = kn_attn_hd_ok(hd), cap = kn_attn_hd_cap(hd);
+		if (ok != (hd >= 16 && hd <= 256 && hd % 16 == 0))
+			fail_msg("hd %d: kn_attn_hd_ok %d", hd, ok);
+		if (!ok) {
+			if (cap != 0 || kn_attn_hd_exact(hd))
+				fail_msg("hd %d unsupported but cap %d / exact %d", hd, cap, kn_attn_hd_exact(hd));
+			continue;
+		}
+		n_ok++;
+		if (cap < 32 || cap > 256 || (cap & (cap - 1)) || cap < hd || (cap > 32 && cap / 2 >= hd))
+			fail_msg("hd %d: cap %d is not the next power of two in 32..256", hd, cap);
+		const int lanes = cap / 8, active = hd / 8;
+		if (32 % lanes || active > lanes || active < 1 || hd % 8 || hd % 16)
+			fail_msg("hd %d: decode lane groups of %d lanes, %d active", hd, lanes, active);
+		if (kn_attn_hd_exact(hd) != (hd == 64 || hd == 128) || (kn_attn_hd_exact(hd) && cap != hd))
+			fail_msg("hd %d: exact %d with cap %d", hd, kn_attn_hd_exact(hd), cap);
+	}
+	assert_int_equal(n_ok, 16);
+	/* prefill staging: static up to capacity 128 (as before: 18,432 and 35,840 bytes), dynamic for
+	 * 256 within the smallest opt-in limit of sm_80/89/90 (99 KiB on sm_86/89) */
+	assert_int_equal(kn_attn_pf_smem_bytes(64), (64 * 72 + 64 * 72) * 2);
+	assert_int_equal(kn_attn_pf_smem_bytes(128), (64 * 136 + 128 * 72) * 2);
+	for (int cap = 32; cap <= 128; cap *= 2)
+		assert_true(kn_attn_pf_smem_bytes(cap) <= KN_ATTN_STATIC_SMEM);
+	assert_true(kn_attn_pf_smem_bytes(256) > KN_ATTN_STATIC_SMEM);
+	assert_true(kn_attn_pf_smem_bytes(256) <= 99 * 1024);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_block_layout),   cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_slots),          cmocka_unit_test(test_split_ranges),
 		cmocka_unit_test(test_tile_keys),      cmocka_unit_test(test_splits_suggest),
-		cmocka_unit_test(test_random_values),
+		cmocka_unit_test(test_random_values),  cmocka_unit_test(test_head_dims),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -160,7 +160,8 @@ static void test_qkv_prep(void **state)
 {
 	(void)state;
 	/* n_heads, n_kv_heads, head_dim, rope_dim, norm, bias */
-	const int cases[][6] = {{32, 8, 128, 128, 1, 0}, {14, 2, 64, 64, 0, 1}, {4, 4, 80, 32, 1, 1}};
+	const int cases[][6] = {{32, 8, 128, 128, 1, 0}, {14, 2, 64, 64, 0, 1}, {4, 4, 80, 32, 1, 1},
+				{6, 3, 48, 48, 1, 1},    {4, 2, 96, 64, 1, 0},  {8, 2, 256, 256, 1, 0}};
 	const int m = 9, nl = 2, layer = 1, pt = 16, np = 6, max_pos = 2048;
 	uint64_t seed = 1000;
 	for (int type = 0; type < 2; type++)
@@ -323,6 +324,11 @@ static void test_qkv_prep(void **state)
 		}
 }
 
+/* Head dims of the prefill and decode sweeps: the exact-dim kernels (64, 128) and the generic ones of
+ * every capacity (kn_attn_hd_cap: 16 → 32, 48 → 64, 96 and 112 → 128, 192 and 256 → 256). */
+static const int hds[] = {64, 128, 48, 96, 256, 16, 112, 192};
+#define N_HDS ((int)(sizeof hds / sizeof *hds))
+
 /* ---- prefill ---- */
 
 static const char *impl_name(int impl)
@@ -362,11 +368,11 @@ static void test_prefill(void **state)
 {
 	(void)state;
 	const int tp[][2] = {{1, 0}, {17, 5}, {64, 300}, {200, 0}, {200, 300}, {1, 300}, {64, 5}, {17, 0}};
-	const int groups[] = {1, 4, 8}, hds[] = {64, 128};
+	const int groups[] = {1, 4, 8};
 	const int nkv = 2, nl = 2, layer = 1, pt = 16, max_pos = 1024;
 	uint64_t seed = 2000;
 	for (int type = 0; type < 2; type++)
-		for (int hi = 0; hi < 2; hi++)
+		for (int hi = 0; hi < N_HDS; hi++)
 			for (int gi = 0; gi < 3; gi++)
 				for (size_t c = 0; c < sizeof tp / sizeof *tp; c++) {
 					const int hd = hds[hi], nh = nkv * groups[gi], T = tp[c][0], p0 = tp[c][1];
@@ -502,7 +508,7 @@ static void test_decode(void **state)
 	(void)state;
 	const int lens[] = {1, 15, 16, 17, 1000, 333, 0, 64, 257};
 	const int n_seq = (int)(sizeof lens / sizeof *lens), nkv = 2, nl = 3, layer = 2, pt = 16;
-	const int groups[] = {1, 4, 8, 6}, hds[] = {64, 128};
+	const int groups[] = {1, 4, 8, 6};
 	uint64_t seed = 3000;
 	int max_pages = 0, total = 0;
 	for (int s = 0; s < n_seq; s++) {
@@ -513,7 +519,7 @@ static void test_decode(void **state)
 	max_pages += 1; /* a stride wider than any sequence needs */
 	const int np = total + 5;
 	for (int type = 0; type < 2; type++)
-		for (int hi = 0; hi < 2; hi++)
+		for (int hi = 0; hi < N_HDS; hi++)
 			for (int gi = 0; gi < 4; gi++) {
 				const int hd = hds[hi], nh = nkv * groups[gi], q_stride = (nh + 2 * nkv) * hd;
 				pool P;
@@ -611,7 +617,7 @@ static void test_bad_args(void **state)
 	pool_init(&P, KN_CUDA_KV_BF16, 1, 2, 128, 16, 4);
 	char err[256] = "";
 	kn_cuda_kv bad = P.kv;
-	bad.head_dim = 96;
+	bad.head_dim = 72; /* even (a valid cache) but not a multiple of 16 */
 	assert_int_equal(kn_cuda_attn_prefill(&bad, 0, P.kv.data, 512, P.kv.data, 1, 0, P.kv.data, 4, NULL, err, sizeof err), -1);
 	assert_non_null(strstr(err, "head_dim"));
 	assert_int_equal(kn_cuda_attn_prefill(&P.kv, 1, P.kv.data, 512, P.kv.data, 1, 0, P.kv.data, 4, NULL, err, sizeof err), -1);
