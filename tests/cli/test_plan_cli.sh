@@ -23,6 +23,11 @@ contains "$T/out" 'total .* of 1\.00 GiB budget: fits' "fits"
 contains "$T/out" 'max context +256 \(BF16 KV\), 256 \(FP8 KV\)' "max context capped at the model"
 [ -s "$T/err" ] && bad "dry-run wrote to stderr: $(cat "$T/err")" || ok
 
+# --embed-on-device: the table is planned on the GPU instead
+expect_rc 0 "dry-run cuda embed on device" "$BALE" run "$M" --dry-run --device cuda --vram 1G --ctx 200 --embed-on-device
+grep -q 'kept in host memory' "$T/out" && bad "--embed-on-device still plans the table in host memory" || ok
+contains "$T/out" 'weights ' "weights line with the table on the device"
+
 # FP8 KV: half the bytes plus one f32 scale per (token, layer, K/V, kv head): 2 × 2 × 2 × (16 + 4) =
 # 160 B per token; 16 pages of 2 KiB codes + 512 B scales
 expect_rc 0 "dry-run cuda fp8" "$BALE" run "$M" --dry-run --device cuda --vram 1G --ctx 256 --kv fp8

@@ -96,6 +96,8 @@ int cli_gen_parse(const char *cmd, int argc, char **argv, int *i, cli_gen_opts *
 		return o->enable_thinking = 0, 1;
 	if (!strcmp(a, "--no-verify-load"))
 		return o->no_verify_load = true, 1;
+	if (!strcmp(a, "--embed-on-device"))
+		return o->dev.embed_on_device = true, 1;
 
 	static const char *const with_value[] = {"--ctx", "--kv", "--threads", "--yarn-mode", "--device", "--vram"};
 	static const char *const sampling_value[] = {"--chat-template", "--template-name", "--system", "--max-tokens",
@@ -228,6 +230,7 @@ int cli_gen_device_setup(const char *cmd, cli_gen_opts *o)
 		return CLI_FAIL;
 	o->mo.device = GEN_DEVICE_CUDA;
 	o->mo.verify_load = !o->no_verify_load;
+	o->mo.embed_on_device = o->dev.embed_on_device;
 	return CLI_OK;
 }
 

@@ -56,7 +56,9 @@ void cli_device_help(FILE *out)
 		"                       after checking the memory plan against its free memory (docs/GPU.md)\n"
 		"  --vram SIZE          GPU memory budget, e.g. 24G (default 40G; the device's free memory\n"
 		"                       when smaller). --kv bf16|fp8 selects the GPU KV cache (default bf16)\n"
-		"  --no-verify-load     with cuda: skip the checksum of each tensor during the upload\n");
+		"  --no-verify-load     with cuda: skip the checksum of each tensor during the upload\n"
+		"  --embed-on-device    with cuda: upload the embedding table too (default: it stays in host\n"
+		"                       memory, where each step's rows are dequantized; saves its VRAM)\n");
 }
 
 /* ---- inputs ------------------------------------------------------------------------------- */
@@ -134,7 +136,7 @@ static pl_request gpu_request(const plan_src *s, const cli_device_opts *d, uint3
 			    .kv_type = d->kv_fp8 ? PL_KV_FP8 : PL_KV_BF16,
 			    .ctx = ctx,
 			    .n_seq = 1,
-			    .embed_on_host = true,
+			    .embed_on_host = !d->embed_on_device,
 			    .vram_bytes = d->vram,
 			    .device_free = dev_free};
 }

@@ -17,6 +17,7 @@ typedef struct {
 	bool kv_given;   /* --kv was given */
 	bool kv_fp8;     /* --kv fp8 */
 	bool kv_f32;     /* --kv f32 (CPU only) */
+	bool embed_on_device; /* --embed-on-device: upload tok_embd too (default: host memory) */
 } cli_device_opts;
 
 /* Handles "--device" and "--vram" with their value: 1 when consumed, 0 when opt is neither,
