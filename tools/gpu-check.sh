@@ -6,6 +6,10 @@
 #
 #   tools/gpu-check.sh [build-dir]      (default build-gpu; BALE_GPU_ARCH overrides "native")
 #
+# When build-gpu-bundle/ (made by tools/gpu-bundle.sh, carried to the device machine) is present,
+# its build is unpacked and used as it is: no configure, no compile, the bundled libraries on
+# LD_LIBRARY_PATH.
+#
 # Exits 77 with the reason when no GPU is usable, 1 when any step fails. A failing step does not
 # stop the others. Logs go to the build directory (and to $OUT when set, so a device session gets
 # them back), one file per step.
@@ -61,6 +65,34 @@ say "versions"
 	nvidia-smi --query-gpu=clocks.sm,clocks.max.sm,clocks.mem,power.draw,temperature.gpu --format=csv || true
 } | tee "$logdir/gpu-versions.log"
 
+# A bundle made by tools/gpu-bundle.sh and carried here: unpack it first (into the tree, where it
+# was built).
+if [ -f "$src/build-gpu-bundle/build.tar.xz" ] && [ $# -eq 0 ]; then
+	say "unpacking build-gpu-bundle"
+	rel=$(cat "$src/build-gpu-bundle/dir")
+	rm -rf "${src:?}/$rel"
+	xz -dc "$src/build-gpu-bundle/build.tar.xz" | tar -C "$src" -xf - || die "cannot unpack build-gpu-bundle"
+	build=$src/$rel
+fi
+if [ -f "$build/.bale-prebuilt" ]; then
+	# Built by tools/gpu-bundle.sh on the development machine and carried here: CMake and CTest
+	# recorded that machine's absolute paths, so make them resolve to this tree.
+	say "prebuilt: $(tr '\n' ' ' <"$build/.bale-prebuilt")"
+	home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
+	if [ -n "$home" ] && [ "$home" != "$src" ] && [ ! -e "$home" ]; then
+		mkdir -p "$(dirname "$home")" && ln -s "$src" "$home" || die "cannot link $home to $src"
+	fi
+	cublas_dir=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(os.path.dirname(nvidia.cublas.__file__), "lib"))' 2>/dev/null || true)
+	export LD_LIBRARY_PATH="$build/lib:/usr/local/cuda/lib64${cublas_dir:+:$cublas_dir}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+	if "$build/bale" --version >"$logdir/gpu-build.log" 2>&1; then
+		row build ok "prebuilt ($(sed -n 's/^commit //p' "$build/.bale-prebuilt"), $(sed -n 's/^arch //p' "$build/.bale-prebuilt"))"
+	else
+		ldd "$build/bale" >>"$logdir/gpu-build.log" 2>&1 || true
+		tail -n 20 "$logdir/gpu-build.log"
+		row build FAIL "prebuilt bale does not start; see gpu-build.log"
+		die "the prebuilt bale does not run here"
+	fi
+else
 say "configure (CUDA archs: $arch)"
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBALE_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" \
 	-DCMAKE_CUDA_ARCHITECTURES="$arch" >"$logdir/gpu-configure.log" 2>&1 ||
@@ -79,6 +111,7 @@ else
 	tail -n 40 "$logdir/gpu-build.log"
 	row build FAIL "see gpu-build.log"
 	die "build failed (nothing else can run)"
+fi
 fi
 bale=$build/bale
 
