@@ -121,7 +121,10 @@ if step gpu-ctest bash -c "cd '$build' && ctest -L gpu --output-on-failure --tim
 else
 	row "ctest -L gpu" FAIL "$(grep -Eo '[0-9]+ tests failed.*' "$logdir/gpu-ctest.log" | head -n 1)"
 fi
-grep -q "Skipped" "$logdir/gpu-ctest.log" && echo "note: a gpu test was SKIPPED on a machine with a GPU"
+# A gpu test that skips on a machine with a GPU found no usable device: that is a failure here.
+if grep -q "(Skipped)" "$logdir/gpu-ctest.log"; then
+	row "gpu tests skipped" FAIL "$(grep -c '(Skipped)' "$logdir/gpu-ctest.log") skipped: $(grep -m1 -o 'SKIP: .*' "$logdir/gpu-ctest.log" | head -c 120)"
+fi
 for b in bale_bench_kn_cuda bale_bench_kn_attn; do
 	[ -x "$build/tests/$b" ] || continue
 	if step "gpu-$b" "$build/tests/$b"; then row "$b" ok "tables in gpu-$b.log"; else row "$b" FAIL "see gpu-$b.log"; fi
