@@ -220,6 +220,8 @@ usage "$T/f32.bale" --tasks "$T/tasks.jsonl" --bogus
 usage "$T/f32.bale" --tasks
 usage "$T/f32.bale" --text "$T/t.txt" --ctx 8 --stride 9
 usage "$T/f32.bale" --text "$T/t.txt" --ctx 1000
+usage "$T/i8.bale" --tasks "$T/tasks.jsonl" --device cuda --parallel 2
+usage "$T/i8.bale" --tasks "$T/tasks.jsonl" --device cuda --kv f32
 failing() {
 	local want=$1; shift
 	"$BALE" eval "$@" >/dev/null 2>"$T/ef"; local rc=$?
@@ -233,6 +235,10 @@ printf '{"prompt": "x", "answer": "1"}\n{not json\n' >"$T/bad2.jsonl"
 failing "bad2.jsonl:2:" "$T/f32.bale" --tasks "$T/bad2.jsonl"
 printf '\n\n' >"$T/empty.jsonl"
 failing "no tasks" "$T/f32.bale" --tasks "$T/empty.jsonl"
+# --device cuda: without a GPU, exit 1 with the reason (on a GPU machine test_demo_gpu covers it)
+if ! "$BALE" bench --device cuda --dummy tiny >/dev/null 2>&1; then
+	failing "no usable GPU" "$T/i8.bale" --tasks "$T/tasks.jsonl" --device cuda
+fi
 printf 'a' >"$T/one.txt"
 failing "needs at least 2" "$T/f32.bale" --text "$T/one.txt"
 

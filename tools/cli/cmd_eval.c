@@ -43,9 +43,11 @@ void cmd_eval_help(FILE *out)
 	cli_gen_help_sampling(out);
 	fprintf(out, "  --ctx N              --text: window (default min(model max_ctx, 512));\n"
 		     "                       --tasks: KV cache (default min(model max_ctx, 4096))\n"
-		     "  --kv f32|bf16        KV cache type (default f32)\n"
+		     "  --kv f32|bf16|fp8    KV cache type (default f32 on the CPU, bf16 on the GPU)\n"
 		     "  --threads N          matmul threads in all (default: all cores)\n"
-		     "  --yarn-mode M        transformers|vllm|explicit (see 'bale run --help')\n"
+		     "  --yarn-mode M        transformers|vllm|explicit (see 'bale run --help')\n");
+	cli_device_help(out);
+	fprintf(out, "                       (with cuda, --parallel must be 1; --ref is loaded on the GPU too)\n"
 		     "  -h, --help           show this help\n\n"
 		     "Progress goes to stderr, results to stdout.\n"
 		     "exit status: 0 ok, 1 failure (bad file, mismatched tokenizers), 2 usage error\n");
@@ -112,6 +114,8 @@ int eval_open(const char *path, const eval_opts *o, gen_model **m)
 		cli_error("eval", "%s", ge.msg);
 		return CLI_FAIL;
 	}
+	if (!o->quiet)
+		cli_gen_print_load("eval", &o->g, *m);
 	if (!gen_model_tokenizer(*m)) {
 		cli_error("eval", "%s: the file has no TOKENIZER section", path);
 		gen_model_free(*m);
@@ -221,5 +225,14 @@ int cmd_eval(int argc, char **argv)
 		cli_error("eval", "--stride %ld is larger than --ctx %u", o.stride, o.g.so.ctx);
 		return CLI_USAGE;
 	}
+	/* A GPU model serves one session at a time (runtime/cuda), so GPU evals run one window or
+	 * generation after another; the GPU is that much faster anyway. */
+	if (o.g.dev.cuda && o.parallel > 1) {
+		cli_error("eval", "--parallel %ld needs --device cpu (one GPU session at a time)", o.parallel);
+		return CLI_USAGE;
+	}
+	int drc = cli_gen_device_setup("eval", &o.g);
+	if (drc != CLI_OK)
+		return drc;
 	return o.text ? eval_perplexity(&o) : eval_tasks(&o);
 }
