@@ -36,20 +36,32 @@ typedef struct {
 			return st_;                                                               \
 	} while (0)
 
-static kn_gemm_algo pick(const rc_model *m, const kn_cuda_weight *w, int rows)
+/* Decode steps (captured into graphs) of more than 16 sequences keep to our own kernels: the
+ * FP8 path quantizes the activations (kn_cuda_gemm.h: never the decode path), and the CUBLAS path
+ * calls cublasSetStream, which resets cuBLAS to its default workspace pool (cuBLAS docs), so the
+ * first capture on a stream could allocate inside the capture. */
+static kn_gemm_algo pick(const rc_model *m, const kn_cuda_weight *w, int rows, bool decode)
 {
+	if (rows <= KN_CUDA_GEMV_MAX_M)
+		return KN_GEMM_AUTO;
+	if (decode) {
+		kn_gemm_algo a = kn_cuda_matmul_pick(w, rows);
+		if ((a == KN_GEMM_CUBLAS || a == KN_GEMM_FP8) && kn_cuda_matmul_supported(w, rows, KN_GEMM_MMA, NULL, 0) == 0)
+			return KN_GEMM_MMA;
+		return KN_GEMM_AUTO;
+	}
 	kn_gemm_algo a = (kn_gemm_algo)m->prefill_algo;
-	/* the prefill choice applies where it can run; GEMV and the rest stay on AUTO */
-	if (rows > KN_CUDA_GEMV_MAX_M && a != KN_GEMM_AUTO && kn_cuda_matmul_supported(w, rows, a, NULL, 0) == 0)
+	/* the prefill choice applies where it can run; the rest stays on AUTO */
+	if (a != KN_GEMM_AUTO && kn_cuda_matmul_supported(w, rows, a, NULL, 0) == 0)
 		return a;
 	return KN_GEMM_AUTO;
 }
 
-static rc_status mm(rc_state *s, const kn_cuda_weight *w, const void *x, void *y, int rows, const kn_cuda_epilogue *ep,
-		    const char *what, uint32_t layer, rc_error *err)
+static rc_status mm(rc_state *s, const kn_cuda_weight *w, const void *x, void *y, int rows, bool decode,
+		    const kn_cuda_epilogue *ep, const char *what, uint32_t layer, rc_error *err)
 {
 	char why[RC_ERRLEN];
-	KTRY(kn_cuda_matmul(s->m->blas, w, x, y, rows, ep, pick(s->m, w, rows), s->stream, why, sizeof why),
+	KTRY(kn_cuda_matmul(s->m->blas, w, x, y, rows, ep, pick(s->m, w, rows, decode), s->stream, why, sizeof why),
 	     "layer %u: %s (%d rows)", layer, what, rows);
 	return RC_OK;
 }
@@ -58,11 +70,11 @@ static rc_status mm(rc_state *s, const kn_cuda_weight *w, const void *x, void *y
  * weights kept apart because they cannot be fused. One row is written in place; more go through
  * `scratch` ([rows][w->n] BF16) and one copy per row. */
 static rc_status mm_cols(rc_state *s, const kn_cuda_weight *w, const void *x, uint8_t *dst, size_t stride, size_t col,
-			 int rows, uint8_t *scratch, const char *what, uint32_t layer, rc_error *err)
+			 int rows, bool decode, uint8_t *scratch, const char *what, uint32_t layer, rc_error *err)
 {
 	if (rows == 1)
-		return mm(s, w, x, dst + col * 2, 1, NULL, what, layer, err);
-	TRY(mm(s, w, x, scratch, rows, NULL, what, layer, err));
+		return mm(s, w, x, dst + col * 2, 1, decode, NULL, what, layer, err);
+	TRY(mm(s, w, x, scratch, rows, decode, NULL, what, layer, err));
 	char why[RC_ERRLEN];
 	for (int i = 0; i < rows; i++)
 		KTRY(kn_cuda_memcpy_d2d_async(dst + ((size_t)i * stride + col) * 2, scratch + (size_t)i * w->n * 2, w->n * 2,
@@ -94,11 +106,11 @@ static rc_status enqueue_layers(rc_state *s, const step *k, rc_error *err)
 		KTRY(kn_cuda_rmsnorm(h, NULL, W->attn_norm, xn, rows, d, c->norm_eps, st, why, sizeof why),
 		     "layer %u: attn_norm", l);
 		if (W->n_qkv == 1) {
-			TRY(mm(s, &W->qkv[0], xn, qkv, rows, NULL, "attn_qkv", l, err));
+			TRY(mm(s, &W->qkv[0], xn, qkv, rows, k->decode, NULL, "attn_qkv", l, err));
 		} else {
-			TRY(mm_cols(s, &W->qkv[0], xn, qkv, qkv_w, 0, rows, att, "attn_q", l, err));
-			TRY(mm_cols(s, &W->qkv[1], xn, qkv, qkv_w, nq, rows, att, "attn_k", l, err));
-			TRY(mm_cols(s, &W->qkv[2], xn, qkv, qkv_w, nq + nk, rows, att, "attn_v", l, err));
+			TRY(mm_cols(s, &W->qkv[0], xn, qkv, qkv_w, 0, rows, k->decode, att, "attn_q", l, err));
+			TRY(mm_cols(s, &W->qkv[1], xn, qkv, qkv_w, nq, rows, k->decode, att, "attn_k", l, err));
+			TRY(mm_cols(s, &W->qkv[2], xn, qkv, qkv_w, nq + nk, rows, k->decode, att, "attn_v", l, err));
 		}
 		qa.bias = W->bias;
 		qa.q_norm = W->q_norm;
@@ -114,23 +126,23 @@ static rc_status enqueue_layers(rc_state *s, const step *k, rc_error *err)
 			KTRY(kn_cuda_attn_prefill(&s->kv, (int)l, qkv, (int)qkv_w, att, rows, k->p0, k->pt_row,
 						  (int)c->n_heads, st, why, sizeof why),
 			     "layer %u: prefill attention (%d rows at %d)", l, rows, k->p0);
-		TRY(mm(s, &W->o, att, h, rows, &add, "attn_output", l, err));
+		TRY(mm(s, &W->o, att, h, rows, k->decode, &add, "attn_output", l, err));
 		KTRY(kn_cuda_rmsnorm(h, NULL, W->ffn_norm, xn, rows, d, c->norm_eps, st, why, sizeof why),
 		     "layer %u: ffn_norm", l);
 		if (W->n_gu == 1) {
-			TRY(mm(s, &W->gu[0], xn, ffo, rows, &swiglu, "ffn_gate_up", l, err));
+			TRY(mm(s, &W->gu[0], xn, ffo, rows, k->decode, &swiglu, "ffn_gate_up", l, err));
 		} else {
-			TRY(mm_cols(s, &W->gu[0], xn, gu, 2 * (size_t)ff, 0, rows, ffo, "ffn_gate", l, err));
-			TRY(mm_cols(s, &W->gu[1], xn, gu, 2 * (size_t)ff, (size_t)ff, rows, ffo, "ffn_up", l, err));
+			TRY(mm_cols(s, &W->gu[0], xn, gu, 2 * (size_t)ff, 0, rows, k->decode, ffo, "ffn_gate", l, err));
+			TRY(mm_cols(s, &W->gu[1], xn, gu, 2 * (size_t)ff, (size_t)ff, rows, k->decode, ffo, "ffn_up", l, err));
 			KTRY(kn_cuda_swiglu(gu, ffo, rows, ff, st, why, sizeof why), "layer %u: swiglu", l);
 		}
-		TRY(mm(s, &W->down, ffo, h, rows, &add, "ffn_down", l, err));
+		TRY(mm(s, &W->down, ffo, h, rows, k->decode, &add, "ffn_down", l, err));
 	}
 	return RC_OK;
 }
 
 /* Final norm and LM head of residual rows [row0, row0 + rows) into the logits buffer. */
-static rc_status enqueue_head(rc_state *s, int row0, int rows, rc_error *err)
+static rc_status enqueue_head(rc_state *s, int row0, int rows, bool decode, rc_error *err)
 {
 	rc_model *m = s->m;
 	const rt_config *c = &m->cfg;
@@ -139,7 +151,7 @@ static rc_status enqueue_head(rc_state *s, int row0, int rows, rc_error *err)
 	KTRY(kn_cuda_rmsnorm(h, NULL, m->output_norm, xn, rows, (int)c->d_model, c->norm_eps, s->stream, why, sizeof why),
 	     "output_norm");
 	kn_cuda_epilogue f32 = {1, NULL, 0};
-	return mm(s, &m->output, xn, s->dev + s->L.logits, rows, &f32, "output", c->n_layers, err);
+	return mm(s, &m->output, xn, s->dev + s->L.logits, rows, decode, &f32, "output", c->n_layers, err);
 }
 
 static int32_t slot_of(const rc_state *s, uint32_t seq, size_t p)
@@ -186,14 +198,14 @@ static rc_status run_decode(rc_state *s, const step *k, rc_error *err)
 	char why[RC_ERRLEN];
 	if (s->no_graphs) {
 		TRY(enqueue_layers(s, k, err));
-		return enqueue_head(s, 0, k->rows, err);
+		return enqueue_head(s, 0, k->rows, true, err);
 	}
 	void **g = &s->graphs[k->rows];
 	if (!*g) {
 		KTRY(kn_cuda_graph_begin(s->stream, why, sizeof why), "graph capture");
 		rc_status st = enqueue_layers(s, k, err);
 		if (st == RC_OK)
-			st = enqueue_head(s, 0, k->rows, err);
+			st = enqueue_head(s, 0, k->rows, true, err);
 		void *exec = NULL;
 		/* the capture is always ended, so the stream leaves capture mode even after a failure */
 		int rc = kn_cuda_graph_end(s->stream, &exec, why, sizeof why);
@@ -263,13 +275,13 @@ static rc_status prefill(rc_state *s, uint32_t seq, const int32_t *tokens, size_
 			/* the logits buffer holds n_seq rows (the planner's size): the head runs in groups */
 			for (size_t g = 0; g < nb; g += L->n_seq) {
 				size_t gn = nb - g < L->n_seq ? nb - g : L->n_seq;
-				TRY(enqueue_head(s, (int)g, (int)gn, err));
+				TRY(enqueue_head(s, (int)g, (int)gn, false, err));
 				KTRY(kn_cuda_memcpy_d2h_async(logits + (done + g) * vocab, s->dev + L->logits, gn * vocab * 4,
 							      s->stream, why, sizeof why),
 				     "logits");
 			}
 		} else if (mode == RT_LOGITS_LAST && done + nb == n) {
-			TRY(enqueue_head(s, (int)nb - 1, 1, err));
+			TRY(enqueue_head(s, (int)nb - 1, 1, false, err));
 			KTRY(kn_cuda_memcpy_d2h_async(logits, s->dev + L->logits, vocab * 4, s->stream, why, sizeof why),
 			     "logits");
 		}

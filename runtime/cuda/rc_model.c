@@ -104,7 +104,7 @@ rc_status rc_model_finish(rc_model *m, rc_error *err)
 static double fill_rms(fmt_dtype dt, float hi)
 {
 	if (dt == FMT_I8)
-		return sqrt(127.0 * 128.0 / 6.0); /* uniform over −127..127 */
+		return sqrt(127.0 * 128.0 / 3.0); /* uniform over −127..127: 2·Σ_{1..127} v² / 255 */
 	if (dt == FMT_F8_E4M3) {
 		double s = 0;
 		int n = 0;

@@ -1,10 +1,12 @@
 /* The GPU forward pass against the CPU runtime (label gpu; exits 77 without a usable device).
- * Models: small Qwen3-shaped files written here (head_dim 64: kn_cuda_attn supports 64 and 128,
- * so the bundled demo model, head_dim 48, cannot run on the GPU) in BF16, INT8/row, INT8-g64 and
- * FP8 weights. Per weight type × KV type: all-position logits of a 50-token prompt (prefilled in
- * 16-row chunks) and 30 decode steps; graphs vs no graphs bit-identical; rewind; a batched decode of 3
- * sequences against single-sequence decodes; 256 greedy tokens against the CPU (BF16
- * weights and KV); a dummy 8B-shaped model (when 20 GB are free). */
+ * Models: small Qwen3-shaped files written here (head_dim 64, a dim the attention kernels are
+ * compiled for) in BF16, INT8/row, INT8-g64 and FP8 weights. Per weight type × KV type:
+ * all-position logits of a 50-token prompt (prefilled in chunks of 32 and 18 rows: above the
+ * GEMV's 16, so the prefill GEMM paths run; a 16-row chunk would take the GEMV and leave the MMA
+ * and FP8 paths untested) and 30 decode steps; graphs vs no graphs bit-identical; rewind; batched
+ * decodes of 3 and of 20 sequences (above the GEMV's rows) against single-sequence decodes; 256
+ * greedy tokens against the CPU (BF16 weights and KV); a dummy 8B-shaped model (when 20 GB are
+ * free). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,8 +147,8 @@ static void compare_kind(size_t kd, rc_kv_type kv, int algo)
 	assert_int_equal(rt_state_create(p.cpu, &(rt_state_opts){CTX, 64, kv == RC_KV_BF16 ? KN_KV_BF16 : KN_KV_F32}, &cs, &re),
 			 RT_OK);
 	rc_state *gs, *gn;
-	RC(rc_state_create(p.g, &(rc_state_opts){.ctx = CTX, .n_seq = 3, .kv_type = kv, .prefill_chunk = 16}, &gs, err));
-	RC(rc_state_create(p.g, &(rc_state_opts){.ctx = CTX, .n_seq = 3, .kv_type = kv, .prefill_chunk = 16, .no_graphs = true},
+	RC(rc_state_create(p.g, &(rc_state_opts){.ctx = CTX, .n_seq = 3, .kv_type = kv, .prefill_chunk = 32}, &gs, err));
+	RC(rc_state_create(p.g, &(rc_state_opts){.ctx = CTX, .n_seq = 3, .kv_type = kv, .prefill_chunk = 32, .no_graphs = true},
 			   &gn, err));
 	int32_t tok[PROMPT + STEPS];
 	prompt(tok, PROMPT, 11 + kd);
@@ -191,7 +193,7 @@ static void compare_kind(size_t kd, rc_kv_type kv, int algo)
 
 	/* batch of 3 sequences of lengths 7, 23, 41 against single decodes in the no-graph state */
 	rc_state *bs;
-	RC(rc_state_create(p.g, &(rc_state_opts){.ctx = CTX, .n_seq = 3, .kv_type = kv, .prefill_chunk = 16}, &bs, err));
+	RC(rc_state_create(p.g, &(rc_state_opts){.ctx = CTX, .n_seq = 3, .kv_type = kv, .prefill_chunk = 32}, &bs, err));
 	const size_t lens[3] = {7, 23, 41};
 	uint32_t seqs[3] = {2, 0, 1};
 	int32_t next[3];
@@ -272,6 +274,50 @@ static void test_greedy(void **state)
 	close_pair(&p);
 }
 
+/* A decode batch of 20 sequences: more than the GEMV's 16 rows, so the captured step runs the
+ * prefill GEMM kernel (rc_forward keeps such steps off cuBLAS and the FP8 path); against
+ * single-sequence decodes of a no-graph state. */
+static void test_batch_wide(void **state)
+{
+	(void)state;
+	enum { NB = 20 };
+	int fails0 = fails;
+	pair p = open_pair("wide.bale", shaped((rct_spec){.dtype = FMT_I8, .scheme = FMT_SCHEME_ROW}), 0);
+	rc_state *bs, *gn;
+	RC(rc_state_create(p.g, &(rc_state_opts){.ctx = 64, .n_seq = NB, .prefill_chunk = 32}, &bs, err));
+	RC(rc_state_create(p.g, &(rc_state_opts){.ctx = 64, .n_seq = NB, .prefill_chunk = 32, .no_graphs = true}, &gn, err));
+	uint32_t seqs[NB];
+	int32_t next[NB];
+	size_t lens[NB];
+	for (uint32_t i = 0; i < NB; i++) {
+		int32_t t[24];
+		seqs[i] = (i * 7) % NB; /* a permutation: device page-table rows differ from sequence ids */
+		lens[i] = 3 + i;
+		prompt(t, lens[i], 300 + i);
+		RC(rc_forward(p.g, bs, seqs[i], t, lens[i], 0, RT_LOGITS_NONE, NULL, err));
+		RC(rc_forward(p.g, gn, seqs[i], t, lens[i], 0, RT_LOGITS_NONE, NULL, err));
+		next[i] = (int32_t)(11 + i);
+	}
+	float *got = malloc(sizeof(float) * NB * VOCAB), *alt = malloc(sizeof(float) * VOCAB);
+	char label[96];
+	for (int step = 0; step < 3; step++) {
+		memset(got, 0xFF, sizeof(float) * NB * VOCAB);
+		RC(rc_decode_batch(p.g, bs, seqs, next, NB, got, err));
+		for (uint32_t i = 0; i < NB; i++) {
+			RC(rc_forward(p.g, gn, seqs[i], &next[i], 1, lens[i] + (size_t)step, RT_LOGITS_LAST, alt, err));
+			snprintf(label, sizeof label, "wide batch step %d sequence %u", step, seqs[i]);
+			check(label, got + (size_t)i * VOCAB, alt, VOCAB, 0);
+			next[i] = (int32_t)argmax(alt, VOCAB, NULL);
+		}
+	}
+	assert_int_equal(fails, fails0);
+	free(got);
+	free(alt);
+	rc_state_free(bs);
+	rc_state_free(gn);
+	close_pair(&p);
+}
+
 static void test_dummy_8b(void **state)
 {
 	(void)state;
@@ -320,6 +366,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_logits),
 		cmocka_unit_test(test_greedy),
+		cmocka_unit_test(test_batch_wide),
 		cmocka_unit_test(test_dummy_8b),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

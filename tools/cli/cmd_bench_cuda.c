@@ -453,13 +453,14 @@ done:
 }
 
 /* KV bytes per position of one sequence: K and V of every layer and kv head (docs/GPU.md), plus
- * for FP8 the f32 scale of each (page, layer, K/V, head) spread over the page's positions. */
+ * for FP8 the f32 scale of each (token, layer, K/V, head) vector (kn_cuda_attn.h: scales
+ * [n_pages][n_layers][2][n_kv_heads][page_tokens]). */
 static double kv_bytes_per_token(const rt_config *c, rc_kv_type kv)
 {
 	double elems = 2.0 * c->n_layers * c->n_kv_heads * c->head_dim;
 	if (kv == RC_KV_BF16)
 		return elems * 2;
-	return elems + 2.0 * c->n_layers * c->n_kv_heads * 4 / 16;
+	return elems + 2.0 * c->n_layers * c->n_kv_heads * 4;
 }
 
 /* ---- report ---- */
