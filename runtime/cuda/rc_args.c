@@ -32,6 +32,12 @@ rc_status rc_state_layout_compute(const rt_config *c, const rc_state_opts *o, rc
 	if (c->head_dim % 16 || c->head_dim < 16 || c->head_dim > 256)
 		return rc_fail(err, RC_E_TENSOR,
 			       "state: head_dim %u is not a multiple of 16 in 16..256 (attention kernels)", c->head_dim);
+	/* kn_attn_decode.cu keeps a query group's running softmax in registers for at most 8 heads
+	 * (KN_DEC_GMAX): enough for every Qwen3/Qwen2.5/Llama model, refused here rather than at the
+	 * first decode step. */
+	if (c->n_heads % c->n_kv_heads || c->n_heads / c->n_kv_heads > 8)
+		return rc_fail(err, RC_E_TENSOR, "state: %u query heads per kv head (%u / %u); the decode kernel takes 1..8",
+			       c->n_heads / c->n_kv_heads, c->n_heads, c->n_kv_heads);
 	L->T = L->chunk > L->n_seq ? L->chunk : L->n_seq;
 	L->pages_per_seq = (uint32_t)cdiv(L->ctx, L->page_tokens);
 	L->ctx_tokens = L->pages_per_seq * L->page_tokens; /* ≤ 2^24 + 4095: no overflow */
