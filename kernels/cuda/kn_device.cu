@@ -33,6 +33,7 @@ extern "C" int kn_cuda_device_info_get(int device, kn_cuda_device_info *info, ch
 	if (e != cudaSuccess) {
 		if (why && why_len)
 			snprintf(why, why_len, "CUDA device %d: %s (%s)", device, cudaGetErrorString(e), cudaGetErrorName(e));
+		cudaGetLastError(); // e.g. an invalid device id: not sticky, so keep it out of the next launch check
 		return -1;
 	}
 	memset(info, 0, sizeof *info);

@@ -43,6 +43,21 @@ static int cb_fail(cublasStatus_t st, const char *what, char *err, size_t errlen
 	return kn_fail(err, errlen, "%s: %s (%s)", what, cublasGetStatusString(st), cublasGetStatusName(st));
 }
 
+// cublasSetStream resets the handle to cuBLAS's default workspace pool (cuBLAS docs,
+// cublasSetStream), which cuBLAS may then allocate from: that breaks graph capture and the "no
+// allocation inside kn_cuda_matmul" contract. So the fixed workspace is set again after every
+// stream change.
+static int cb_set_stream(kn_cuda_blas *b, cudaStream_t s, const char *who, char *err, size_t errlen)
+{
+	cublasStatus_t st = cublasSetStream(b->cb, s);
+	if (st != CUBLAS_STATUS_SUCCESS)
+		return kn_fail(err, errlen, "%s: cublasSetStream: %s", who, cublasGetStatusString(st));
+	st = cublasSetWorkspace(b->cb, b->ws, b->ws_bytes);
+	if (st != CUBLAS_STATUS_SUCCESS)
+		return kn_fail(err, errlen, "%s: cublasSetWorkspace: %s", who, cublasGetStatusString(st));
+	return 0;
+}
+
 static int device_cc(int *cc, char *err, size_t errlen)
 {
 	int dev = 0, ma = 0, mi = 0;
@@ -97,6 +112,7 @@ extern "C" int kn_cuda_blas_create(kn_cuda_blas **out, int max_m, int max_k, siz
 	cudaError_t e = cudaMalloc(&b->mem, total);
 	if (e != cudaSuccess) {
 		b->mem = NULL;
+		cudaGetLastError(); // not sticky: keep it from surfacing at the next launch check
 		kn_cuda_blas_free(b);
 		return kn_cuda_status(e, "kn_cuda_blas_create: cudaMalloc", err, errlen);
 	}
@@ -242,9 +258,9 @@ static int run_cublas(kn_cuda_blas *b, const mm_call *c, char *err, size_t errle
 	if (!chunk)
 		return kn_fail(err, errlen, "kn_cuda_matmul (cublas): scratch of %zu bytes holds no 16-row chunk at m = %d, k = %zu",
 			       b->scratch_bytes, c->m, k);
-	cublasStatus_t st = cublasSetStream(b->cb, c->s);
-	if (st != CUBLAS_STATUS_SUCCESS)
-		return cb_fail(st, "kn_cuda_matmul: cublasSetStream", err, errlen);
+	if (cb_set_stream(b, c->s, "kn_cuda_matmul", err, errlen))
+		return -1;
+	cublasStatus_t st;
 	// Residual (not with swiglu): y starts as the residual and cuBLAS adds with beta = 1, so the
 	// sum is rounded once.
 	if (!c->swiglu && c->resid && c->resid != c->y) {
@@ -456,12 +472,12 @@ extern "C" int kn_cuda_cublas_bf16(kn_cuda_blas *b, const void *w_bf16, const vo
 		return kn_fail(err, errlen, "kn_cuda_cublas_bf16: bad shape m %d n %d k %d", m, n, k);
 	if (kn_misaligned(w_bf16, 2) || kn_misaligned(x_bf16, 2) || kn_misaligned(y_bf16, 2))
 		return kn_fail(err, errlen, "kn_cuda_cublas_bf16: pointer not 2-byte aligned");
-	cublasStatus_t st = cublasSetStream(b->cb, kn_stream(stream));
-	if (st != CUBLAS_STATUS_SUCCESS)
-		return cb_fail(st, "kn_cuda_cublas_bf16: cublasSetStream", err, errlen);
+	if (cb_set_stream(b, kn_stream(stream), "kn_cuda_cublas_bf16", err, errlen))
+		return -1;
 	const float one = 1.0f, zero = 0.0f;
-	st = cublasGemmEx(b->cb, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w_bf16, CUDA_R_16BF, k, x_bf16, CUDA_R_16BF, k,
-			  &zero, y_bf16, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+	cublasStatus_t st = cublasGemmEx(b->cb, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w_bf16, CUDA_R_16BF, k, x_bf16,
+					 CUDA_R_16BF, k, &zero, y_bf16, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F,
+					 CUBLAS_GEMM_DEFAULT);
 	if (st != CUBLAS_STATUS_SUCCESS)
 		return cb_fail(st, "kn_cuda_cublas_bf16: cublasGemmEx", err, errlen);
 	return 0;
