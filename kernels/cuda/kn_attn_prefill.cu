@@ -311,7 +311,9 @@ struct kn_pf_launch {
 		}
 		size_t dyn = 0;
 		if (kn_pf_smem<HDC>::DYN) {
-			// the opt-in is per function and cheap; setting it at every launch keeps no host state
+			// The opt-in is per function and cheap; setting it at every launch keeps no host state.
+			// It is not a stream operation, so it is also legal inside a graph capture (FlashAttention
+			// does the same per launch under captured graphs); the runtime does not capture prefill.
 			dyn = kn_attn_pf_smem_bytes(HDC);
 			const cudaError_t e = cudaFuncSetAttribute(kn_attn_prefill_mma_kernel<HDC, F8, EXACT>,
 								   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)dyn);

@@ -18,6 +18,9 @@
  * Device integer arrays (positions, slots, page tables, lengths) are int32. Launchers check
  * their scalar arguments; device arrays are read as given, and a slot or page id outside the
  * pool is skipped (store) or reads as NaN (attention) rather than touching memory out of bounds.
+ * FP8 caveat: a NaN k or v (e.g. from a position outside the RoPE table) is stored as the E4M3 NaN
+ * code, as kernels/cpu does, but the MMA prefill and the decode kernel convert codes without a NaN
+ * check and read it as ±480 × scale (finite); only the SIMPLE prefill propagates NaN as kn_attention.
  * Nothing allocates or synchronizes, so calls can be captured into a CUDA graph.
  */
 #ifndef BALE_KN_CUDA_ATTN_H

@@ -394,6 +394,8 @@ static void test_prefill(void **state)
 					for (int i = 0; i < np; i++)
 						ptab[i] = i;
 					shuffle(ptab, np, seed++);
+					for (int i = n_pg; i < np; i++)
+						ptab[i] = -5; /* past the chunk: never read (NaN in the output if it were) */
 					for (int i = 0; i < T; i++) {
 						pos[i] = p0 + i;
 						slot[i] = ptab[(p0 + i) / pt] * pt + (p0 + i) % pt;
