@@ -276,7 +276,7 @@ int cv_st_open(const char *path, cv_st_file **out, cv_err *err)
 	cv_st_file *f = new_file(path);
 	if (!f)
 		return cv_fail(err, "%s: out of memory", path);
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block: refused below */
 	struct stat st;
 	if (f->fd < 0 || fstat(f->fd, &st) != 0) {
 		cv_fail(err, "%s: cannot open: %s", path, strerror(errno));

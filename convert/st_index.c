@@ -28,7 +28,9 @@ int cv_read_file(const char *path, uint64_t max, char **out, size_t *len, cv_err
 {
 	*out = NULL;
 	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, before the
+	 * regular-file check below can refuse it (no effect on regular files) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return cv_fail(err, "%s: cannot open: %s", path, strerror(errno));
 	struct stat st;
@@ -95,8 +97,13 @@ static int check_shard_name(const char *dir, const char *idx, const char *name, 
 	} else if (S_ISLNK(st.st_mode)) {
 		char *rd = realpath(dir, NULL), *rp = realpath(p, NULL);
 		size_t dl = rd ? strlen(rd) : 0;
-		if (!rd || !rp || strncmp(rp, rd, dl) != 0 || rp[dl] != '/')
+		struct stat ts;
+		if (!rp)
+			rc = cv_fail(err, "%s: shard '%s' is a symlink that cannot be resolved: %s", idx, name, strerror(errno));
+		else if (!rd || strncmp(rp, rd, dl) != 0 || rp[dl] != '/')
 			rc = cv_fail(err, "%s: shard '%s' is a symlink that leaves the model directory", idx, name);
+		else if (stat(rp, &ts) != 0 || !S_ISREG(ts.st_mode)) /* a FIFO would block the open */
+			rc = cv_fail(err, "%s: shard '%s' is a symlink to something other than a regular file", idx, name);
 		free(rd);
 		free(rp);
 	} else if (!S_ISREG(st.st_mode)) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hf_model.h"
@@ -198,6 +199,15 @@ static void index_cases(void **state)
 	assert_int_equal(symlink(target, link), 0);
 	write_index(d, "{\"weight_map\": {\"x\": \"evil.safetensors\"}}");
 	expect_model_fail(d, "symlink", idx);
+	/* a symlinked shard that stays inside but names a FIFO: refused, not opened (found by
+	 * fuzz_st_index: the open waited forever for a writer) */
+	char *fifo = tu_path_join(d, "fifo"), *flink = tu_path_join(d, "fifo.safetensors");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(symlink("fifo", flink), 0);
+	write_index(d, "{\"weight_map\": {\"x\": \"fifo.safetensors\"}}");
+	expect_model_fail(d, "other than a regular file", idx);
+	free(fifo);
+	free(flink);
 	/* a tensor mapped to a shard that does not hold it */
 	char *sing = tu_mkdtemp("st-one");
 	char *sp = tu_path_join(sing, "a.safetensors");
@@ -212,6 +222,12 @@ static void index_cases(void **state)
 	free(link);
 	tu_rmtree(out);
 	free(out);
+	/* the index itself a FIFO: refused, not read */
+	char *ip = tu_path_join(d, idx);
+	assert_int_equal(unlink(ip), 0);
+	assert_int_equal(mkfifo(ip, 0600), 0);
+	expect_model_fail(d, "not a regular file", idx);
+	free(ip);
 	tu_rmtree(d);
 	free(d);
 }

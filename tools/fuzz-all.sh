@@ -2,8 +2,9 @@
 # Builds the parser libFuzzer targets (tests/fuzz/fuzz_<name>.c) with clang
 # (-fsanitize=fuzzer,address,undefined) in build-fuzz2/ and runs each for SECONDS, printing the
 # final stats line of each.
-#   tools/fuzz-all.sh [SECONDS=120] [TARGET...]     targets: safetensors hf_config hf_tokenizer
-#                                                   tok_section chat (default: all, one after another)
+#   tools/fuzz-all.sh [SECONDS=120] [TARGET...]     targets: safetensors st_index hf_config
+#                                                   hf_tokenizer tok_section chat (default: all, one
+#                                                   after another)
 #   tools/fuzz-all.sh --minimize [TARGET...]        merge build-fuzz2/corpus_<name> into a minimal
 #                                                   tests/fuzz/corpus_<name> (edge coverage only)
 # SECONDS=0 only builds. Each run works on a copy of the seeds (build-fuzz2/corpus_<name>); crashes
@@ -21,10 +22,10 @@ else
 	secs=${1:-120}
 	shift || true
 fi
-all=(safetensors hf_config hf_tokenizer tok_section chat)
+all=(safetensors st_index hf_config hf_tokenizer tok_section chat)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
-declare -A max_len=([safetensors]=8192 [hf_config]=4096 [hf_tokenizer]=16384 [tok_section]=16384 [chat]=8192)
+declare -A max_len=([safetensors]=8192 [st_index]=8192 [hf_config]=4096 [hf_tokenizer]=16384 [tok_section]=16384 [chat]=8192)
 
 cc=${CC_FUZZ:-clang}
 out=build-fuzz2
@@ -57,7 +58,7 @@ lib() {
 	fi
 }
 lib fmt formats/src/*.c
-lib cv convert/safetensors.c convert/hf_model.c convert/hf_tokenizer.c
+lib cv convert/safetensors.c convert/st_index.c convert/hf_model.c convert/hf_tokenizer.c
 lib tok runtime/tokenizer/*.c
 lib chat runtime/chat/*.c
 

@@ -281,12 +281,15 @@ void cli_gen_params(const cli_gen_opts *o, const gen_model *m, gen_params *p)
 	p->penalize_prompt = true;
 }
 
-static volatile sig_atomic_t generating;
+/* cancel_asked repeats gen_cancel() through the piece callback: gen_generate clears its own flag
+ * when it starts, which would lose a Ctrl-C landing between cli_gen_set_generating(true) and then. */
+static volatile sig_atomic_t generating, cancel_asked;
 
 static void on_sigint(int sig)
 {
 	(void)sig;
 	if (generating) {
+		cancel_asked = 1;
 		gen_cancel();
 		return;
 	}
@@ -301,11 +304,19 @@ void cli_gen_install_sigint(void)
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_sigint;
+	/* the answer goes on after a cancel: a write to stdout interrupted by the signal must be
+	 * restarted, not fail with EINTR (stdio would drop the piece and set the error flag) */
+	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 }
 
-void cli_gen_set_generating(bool on) { generating = on; }
+void cli_gen_set_generating(bool on)
+{
+	if (on)
+		cancel_asked = 0;
+	generating = on;
+}
 
 void cli_gen_print_stats(const char *cmd, const gen_stats *st)
 {
@@ -349,13 +360,13 @@ bool cli_gen_print_piece(void *user, const char *t, size_t len, bool reasoning)
 	cli_gen_printer *p = user;
 	keep_text(p, t, len);
 	if (reasoning && p->hide_think)
-		return true;
+		return !cancel_asked;
 	if (!reasoning && p->hide_think && !p->shown_any) {
 		/* the answer after a hidden </think> starts with blank lines */
 		while (len && (*t == '\n' || *t == ' ' || *t == '\r' || *t == '\t'))
 			t++, len--;
 		if (!len)
-			return true;
+			return !cancel_asked;
 	}
 	if (p->tty && reasoning != p->dim_on) {
 		fputs(reasoning ? "\033[2m" : "\033[0m", stdout);
@@ -365,7 +376,7 @@ bool cli_gen_print_piece(void *user, const char *t, size_t len, bool reasoning)
 	fflush(stdout);
 	p->shown_any = true;
 	p->last_nl = t[len - 1] == '\n';
-	return true;
+	return !cancel_asked;
 }
 
 void cli_gen_printer_end(cli_gen_printer *p)

@@ -73,7 +73,8 @@ typedef struct {
 } cli_gen_printer;
 
 void cli_gen_printer_init(cli_gen_printer *p, bool hide_think, bool keep);
-bool cli_gen_print_piece(void *user, const char *text, size_t len, bool reasoning); /* a gen_piece_fn */
+/* A gen_piece_fn; false (stop) once Ctrl-C has asked to cancel the answer. */
+bool cli_gen_print_piece(void *user, const char *text, size_t len, bool reasoning);
 void cli_gen_printer_end(cli_gen_printer *p); /* resets the colour and ends the line */
 void cli_gen_printer_free(cli_gen_printer *p);
 /* Reads all of f (at most 1 GiB) into a NUL-terminated malloc'ed buffer; NULL on error. */
