@@ -17,7 +17,11 @@ foreach(t test_kn_cuda_gemv test_kn_cuda_ops test_kn_cuda_gemm)
   target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cuda)
 endforeach()
 
-if(BALE_HAVE_CUDA AND TARGET CUDA::cublas)
+if(BALE_CUDA_EMU)
+  # the emulator (linked through bale_kn_cuda) provides the CUDA runtime and cuBLAS calls and headers
+  add_executable(bale_bench_kn_cuda ${CMAKE_CURRENT_LIST_DIR}/bench_kn_cuda.c)
+  target_link_libraries(bale_bench_kn_cuda PRIVATE bale_kn_cuda bale_kn_cpu m)
+elseif(BALE_HAVE_CUDA AND TARGET CUDA::cublas)
   add_executable(bale_bench_kn_cuda ${CMAKE_CURRENT_LIST_DIR}/bench_kn_cuda.c)
   target_link_libraries(bale_bench_kn_cuda PRIVATE bale_kn_cuda bale_kn_cpu CUDA::cublas m)
 endif()

@@ -280,8 +280,11 @@ struct kn_dec_launch {
 			       int n_splits, float sl2, float *wo, float *wml)
 	{
 #define KN_DEC_LAUNCH(GMV)                                                                                          \
-	kn_attn_decode_kernel<HDC, F8, EXACT, GMV><<<grid, KN_DEC_THREADS, 0, st>>>(                                \
-		*kv, layer, q, q_stride, G, len, pt, max_pages, n_heads, n_splits, sl2, wo, wml)
+	do {                                                                                                        \
+		auto k = kn_attn_decode_kernel<HDC, F8, EXACT, GMV>;                                                \
+		KN_LAUNCH(k, grid, KN_DEC_THREADS, 0, st, *kv, layer, q, q_stride, G, len, pt, max_pages, n_heads,  \
+			  n_splits, sl2, wo, wml);                                                                  \
+	} while (0)
 		if (G == 1)
 			KN_DEC_LAUNCH(1);
 		else if (G == 2)
@@ -326,11 +329,12 @@ extern "C" int kn_cuda_attn_decode(const kn_cuda_kv *kv, int layer, const void *
 	if (kn_launch_status("kn_attn_decode_kernel", err, errlen))
 		return -1;
 	const dim3 mgrid((unsigned)n_heads, (unsigned)n_seq);
-	if (hd == 64)
-		kn_attn_merge_kernel<64><<<mgrid, 64, 0, st>>>(wo, wml, (uint16_t *)out_bf16, n_heads, n_splits, hd);
-	else if (hd == 128)
-		kn_attn_merge_kernel<128><<<mgrid, 128, 0, st>>>(wo, wml, (uint16_t *)out_bf16, n_heads, n_splits, hd);
-	else
-		kn_attn_merge_kernel<0><<<mgrid, (unsigned)hd, 0, st>>>(wo, wml, (uint16_t *)out_bf16, n_heads, n_splits, hd);
+	// One thread per dim (hd) for every instantiation.
+	auto merge = kn_attn_merge_kernel<64>;
+	if (hd == 128)
+		merge = kn_attn_merge_kernel<128>;
+	else if (hd != 64)
+		merge = kn_attn_merge_kernel<0>;
+	KN_LAUNCH(merge, mgrid, (unsigned)hd, 0, st, wo, wml, (uint16_t *)out_bf16, n_heads, n_splits, hd);
 	return kn_launch_status("kn_attn_merge_kernel", err, errlen);
 }

@@ -69,8 +69,8 @@ extern "C" int kn_cuda_kv_fill_random(const kn_cuda_kv *kv, uint64_t seed, void 
 						       (size_t)kv->n_pages
 					     : 0;
 	const size_t blocks = (n_elems + 255) / 256;
-	kn_kv_fill_kernel<<<(unsigned)(blocks < 65535u * 8 ? blocks : 65535u * 8), 256, 0, kn_stream(stream)>>>(
-		*kv, n_elems, n_scales, seed);
+	KN_LAUNCH(kn_kv_fill_kernel, (unsigned)(blocks < 65535u * 8 ? blocks : 65535u * 8), 256, 0, kn_stream(stream),
+			*kv, n_elems, n_scales, seed);
 	return kn_launch_status("kn_kv_fill_kernel", err, errlen);
 }
 
@@ -201,8 +201,8 @@ extern "C" int kn_cuda_qkv_prep(const kn_cuda_kv *kv, int layer, void *qkv_bf16,
 	const size_t blocks = (warps + KN_PREP_WARPS - 1) / KN_PREP_WARPS;
 	if (blocks > (size_t)INT_MAX)
 		return kn_fail(err, errlen, "kn_cuda_qkv_prep: m × heads too large");
-	kn_qkv_prep_kernel<<<(unsigned)blocks, KN_PREP_WARPS * 32, 0, kn_stream(stream)>>>(
-		*kv, layer, (uint16_t *)qkv_bf16, m, (const int32_t *)pos_i32, (const int32_t *)slot_i32, a->n_heads,
-		a->bias, a->q_norm, a->k_norm, a->eps, a->rope_table, a->rope_max_pos, a->rope_dim);
+	KN_LAUNCH(kn_qkv_prep_kernel, (unsigned)blocks, KN_PREP_WARPS * 32, 0, kn_stream(stream), *kv, layer,
+			(uint16_t *)qkv_bf16, m, (const int32_t *)pos_i32, (const int32_t *)slot_i32, a->n_heads,
+			a->bias, a->q_norm, a->k_norm, a->eps, a->rope_table, a->rope_max_pos, a->rope_dim);
 	return kn_launch_status("kn_qkv_prep_kernel", err, errlen);
 }

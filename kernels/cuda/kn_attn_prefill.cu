@@ -14,14 +14,6 @@
 #define KN_PF_BN KN_ATTN_PF_BN // keys per tile
 #define KN_PF_THREADS 128
 
-__device__ __forceinline__ void kn_mma_bf16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
-{
-	asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-		     "{%0,%1,%2,%3};\n"
-		     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // Stages keys k0 .. k0 + BN − 1 of kv head kvh into Ks [key][HDC + 8] and Vt [dim][BN + 8] as BF16.
 // Keys at or past kend and dims at or past hd are zeros; keys on a page outside the pool are NaN.
 // hd is a multiple of 16, so a chunk lies wholly below or wholly at/after it.
@@ -109,7 +101,7 @@ __global__ void __launch_bounds__(KN_PF_THREADS)
 	using SM = kn_pf_smem<HDC>;
 	__shared__ __align__(16) uint16_t Ks_s[SM::DYN ? 8 : SM::KS_ELEMS];
 	__shared__ __align__(16) uint16_t Vt_s[SM::DYN ? 8 : SM::VT_ELEMS];
-	extern __shared__ __align__(16) uint16_t kn_pf_dyn[];
+	KN_DYN_SMEM(uint16_t, kn_pf_dyn);
 	uint16_t *const Ks = SM::DYN ? kn_pf_dyn : Ks_s;
 	uint16_t *const Vt = SM::DYN ? kn_pf_dyn + SM::KS_ELEMS : Vt_s;
 	const int hd = EXACT ? HDC : kv.head_dim;
@@ -152,7 +144,7 @@ __global__ void __launch_bounds__(KN_PF_THREADS)
 #pragma unroll
 			for (int kk = 0; kk < KS; kk++) {
 				const uint16_t *kr = Ks + (j * 8 + g) * KST + kk * 16 + t4 * 2;
-				kn_mma_bf16(s[j], qf[kk], *(const uint32_t *)kr, *(const uint32_t *)(kr + 8));
+				kn_mma_bf16_16816(s[j], qf[kk], *(const uint32_t *)kr, *(const uint32_t *)(kr + 8));
 			}
 		}
 		// scale to log2 units; causal mask where the tile reaches past the warp's first query
@@ -200,7 +192,7 @@ __global__ void __launch_bounds__(KN_PF_THREADS)
 #pragma unroll
 			for (int d = 0; d < DT; d++) {
 				const uint16_t *vr = Vt + (d * 8 + g) * VST + t * 16 + t4 * 2;
-				kn_mma_bf16(o[d], a, *(const uint32_t *)vr, *(const uint32_t *)(vr + 8));
+				kn_mma_bf16_16816(o[d], a, *(const uint32_t *)vr, *(const uint32_t *)(vr + 8));
 			}
 		}
 	}
@@ -305,24 +297,25 @@ struct kn_pf_launch {
 	{
 		if (impl == KN_CUDA_PREFILL_SIMPLE) {
 			const size_t blocks = ((size_t)T * n_heads + 3) / 4;
-			kn_attn_prefill_simple_kernel<HDC, F8, EXACT>
-				<<<(unsigned)blocks, 128, 0, st>>>(*kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
+			auto k = kn_attn_prefill_simple_kernel<HDC, F8, EXACT>;
+			KN_LAUNCH(k, (unsigned)blocks, 128, 0, st, *kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
 			return cudaSuccess;
 		}
+		// One pointer for the attribute and the launch (the emulator keys the opt-in on it).
+		auto k = kn_attn_prefill_mma_kernel<HDC, F8, EXACT>;
 		size_t dyn = 0;
 		if (kn_pf_smem<HDC>::DYN) {
 			// The opt-in is per function and cheap; setting it at every launch keeps no host state.
 			// It is not a stream operation, so it is also legal inside a graph capture (FlashAttention
 			// does the same per launch under captured graphs); the runtime does not capture prefill.
 			dyn = kn_attn_pf_smem_bytes(HDC);
-			const cudaError_t e = cudaFuncSetAttribute(kn_attn_prefill_mma_kernel<HDC, F8, EXACT>,
-								   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)dyn);
+			const cudaError_t e = cudaFuncSetAttribute((const void *)k, cudaFuncAttributeMaxDynamicSharedMemorySize,
+								   (int)dyn);
 			if (e != cudaSuccess)
 				return e;
 		}
 		const dim3 grid((unsigned)((T + KN_PF_BM - 1) / KN_PF_BM), (unsigned)n_heads);
-		kn_attn_prefill_mma_kernel<HDC, F8, EXACT>
-			<<<grid, KN_PF_THREADS, dyn, st>>>(*kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
+		KN_LAUNCH(k, grid, KN_PF_THREADS, dyn, st, *kv, layer, q, q_stride, out, T, p0, pt, n_heads, sl2);
 		return cudaSuccess;
 	}
 };

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "kn_cuda.h"
+#include "kn_ptx.cuh" // KN_LAUNCH, KN_DYN_SMEM
 
 // Formats a reason into err (when given) and returns -1, so launchers `return kn_fail(...)`.
 static inline int __attribute__((format(printf, 3, 4))) kn_fail(char *err, size_t errlen, const char *fmt, ...)

@@ -34,7 +34,7 @@ __global__ void __launch_bounds__(KN_Q8_THREADS) kn_quant_f8_kernel(const uint16
 int kn_quant_f8_launch(const uint16_t *x, int m, int k, size_t ld, uint8_t *codes, float *scales, cudaStream_t s,
 		       char *err, size_t errlen)
 {
-	kn_quant_f8_kernel<<<(unsigned)m, KN_Q8_THREADS, 0, s>>>(x, k, ld, codes, scales);
+	KN_LAUNCH(kn_quant_f8_kernel, (unsigned)m, KN_Q8_THREADS, 0, s, x, k, ld, codes, scales);
 	return kn_launch_status("kn_quant_f8_kernel", err, errlen);
 }
 
@@ -82,6 +82,6 @@ int kn_gemm_epi_launch(const kn_gemm_epi_args *a, cudaStream_t s, char *err, siz
 		blocks = 65535u * 8;
 	if (blocks == 0)
 		return 0;
-	kn_gemm_epi_kernel<<<(unsigned)blocks, 256, 0, s>>>(*a);
+	KN_LAUNCH(kn_gemm_epi_kernel, (unsigned)blocks, 256, 0, s, *a);
 	return kn_launch_status("kn_gemm_epi_kernel", err, errlen);
 }

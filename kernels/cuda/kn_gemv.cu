@@ -167,7 +167,8 @@ extern "C" int kn_cuda_dequant_rows(const kn_cuda_weight *w, size_t row0, size_t
 	size_t blocks = (total + 255) / 256;
 	if (blocks > 65535u * 8)
 		blocks = 65535u * 8;
-	kn_dequant_kernel<<<(unsigned)blocks, 256, 0, kn_stream(stream)>>>(dq_args(w), row0, rows, (float *)out_f32);
+	KN_LAUNCH(kn_dequant_kernel, (unsigned)blocks, 256, 0, kn_stream(stream), dq_args(w), row0, rows,
+			(float *)out_f32);
 	return kn_launch_status("kn_dequant_kernel", err, errlen);
 }
 
@@ -192,7 +193,8 @@ extern "C" int kn_cuda_dequant_rows_bf16(const kn_cuda_weight *w, size_t row0, s
 	if (!out_bf16 || kn_misaligned(out_bf16, 2))
 		return kn_fail(err, errlen, "kn_cuda_dequant_rows_bf16: output NULL or not 2-byte aligned");
 	// rows ≤ n ≤ INT_MAX (kn_cuda_weight_check), within the grid's x limit.
-	kn_dequant_bf16_kernel<<<(unsigned)rows, 256, 0, kn_stream(stream)>>>(dq_args(w), row0, (uint16_t *)out_bf16);
+	KN_LAUNCH(kn_dequant_bf16_kernel, (unsigned)rows, 256, 0, kn_stream(stream), dq_args(w), row0,
+			(uint16_t *)out_bf16);
 	return kn_launch_status("kn_dequant_bf16_kernel", err, errlen);
 }
 
@@ -205,7 +207,7 @@ extern "C" int kn_cuda_embed(const kn_cuda_weight *w, const void *ids_i32, int m
 		return kn_fail(err, errlen, "kn_cuda_embed: m = %d outside 1..65535", m);
 	if (!ids_i32 || kn_misaligned(ids_i32, 4) || !out_f32 || kn_misaligned(out_f32, 4))
 		return kn_fail(err, errlen, "kn_cuda_embed: ids or output NULL or not 4-byte aligned");
-	kn_embed_kernel<<<(unsigned)m, 256, 0, kn_stream(stream)>>>(dq_args(w), (const int32_t *)ids_i32,
-								     (float *)out_f32);
+	KN_LAUNCH(kn_embed_kernel, (unsigned)m, 256, 0, kn_stream(stream), dq_args(w), (const int32_t *)ids_i32,
+			(float *)out_f32);
 	return kn_launch_status("kn_embed_kernel", err, errlen);
 }

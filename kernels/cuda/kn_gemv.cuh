@@ -25,6 +25,7 @@
 
 #include "kn_conv.cuh"
 #include "kn_cuda_internal.cuh"
+#include "kn_ptx.cuh"
 
 enum { KN_WK_BF16 = 0, KN_WK_I8 = 1, KN_WK_F8 = 2 };
 
@@ -50,7 +51,7 @@ int kn_gemv_launch_bf16(int mt, const kn_gemv_args *a, cudaStream_t s, char *err
 int kn_gemv_launch_i8(int mt, const kn_gemv_args *a, cudaStream_t s, char *err, size_t errlen);
 int kn_gemv_launch_f8(int mt, const kn_gemv_args *a, cudaStream_t s, char *err, size_t errlen);
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(KN_EMU)
 
 // The hot loop's E4M3 values are scaled by this factor: 1 with the hardware conversion (sm_89+),
 // 2^-8 with the bit trick of kn_conv.cuh (sm_80); the sum is multiplied back once per row.
@@ -135,7 +136,7 @@ __global__ void __launch_bounds__(KN_GEMV_WARPS * 32) kn_gemv_kernel(const kn_ge
 	constexpr int VW = KIND == KN_WK_BF16 ? 8 : 16;
 	constexpr int ESZ = KIND == KN_WK_BF16 ? 2 : 1;
 	constexpr int H = VW / 8;
-	extern __shared__ uint4 xs[];
+	KN_DYN_SMEM(uint4, xs);
 	uint16_t *xs16 = reinterpret_cast<uint16_t *>(xs);
 
 	const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -338,7 +339,8 @@ static int kn_gemv_launch_r(const kn_gemv_args *a, cudaStream_t s, char *err, si
 	const unsigned rows_per_block = KN_GEMV_WARPS * R;
 	const unsigned grid = (unsigned)(((size_t)a->n + rows_per_block - 1) / rows_per_block);
 	const size_t smem = (size_t)a->m * (size_t)a->kt * 2;
-	kn_gemv_kernel<KIND, MT, R, U><<<grid, KN_GEMV_WARPS * 32, smem, s>>>(*a);
+	auto k = kn_gemv_kernel<KIND, MT, R, U>;
+	KN_LAUNCH(k, grid, KN_GEMV_WARPS * 32, smem, s, *a);
 	return kn_launch_status("kn_gemv_kernel", err, errlen);
 }
 
@@ -366,5 +368,5 @@ static int kn_gemv_launch_mt(const kn_gemv_args *a, cudaStream_t s, char *err, s
 		}                                                                                \
 	}
 
-#endif // __CUDACC__
+#endif // __CUDACC__ || KN_EMU
 #endif

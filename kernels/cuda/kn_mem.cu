@@ -278,7 +278,7 @@ extern "C" int kn_cuda_fill_random(void *dst, int dtype, size_t count, uint64_t 
 	size_t blocks = (count + 255) / 256;
 	if (blocks > 65535)
 		blocks = 65535;
-	kn_fill_random_kernel<<<(unsigned)blocks, 256, 0, kn_stream(stream)>>>((uint8_t *)dst, dtype, count, seed, lo,
-									     hi, f8_max);
+	KN_LAUNCH(kn_fill_random_kernel, (unsigned)blocks, 256, 0, kn_stream(stream), (uint8_t *)dst, dtype, count,
+			seed, lo, hi, f8_max);
 	return kn_launch_status("kn_fill_random_kernel", err, errlen);
 }

@@ -48,48 +48,10 @@ int kn_mma_launch_bf16(int mi, const kn_mma_args *a, cudaStream_t s, char *err, 
 int kn_mma_launch_i8(int mi, const kn_mma_args *a, cudaStream_t s, char *err, size_t errlen);
 int kn_mma_launch_f8(int mi, const kn_mma_args *a, cudaStream_t s, char *err, size_t errlen);
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(KN_EMU)
 
 #include "kn_mma_frag.h"
-
-__device__ __forceinline__ unsigned kn_smem_addr(const void *p)
-{
-	return (unsigned)__cvta_generic_to_shared(p);
-}
-
-// 16 bytes global → shared, bypassing L1; src_bytes 0 writes zeros and reads nothing.
-__device__ __forceinline__ void kn_cp_async16(void *smem, const void *gmem, int src_bytes)
-{
-	asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(kn_smem_addr(smem)), "l"(gmem),
-		     "r"(src_bytes)
-		     : "memory");
-}
-
-__device__ __forceinline__ void kn_cp_async_commit()
-{
-	asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-
-__device__ __forceinline__ void kn_cp_async_wait_all()
-{
-	asm volatile("cp.async.wait_group 0;\n" ::: "memory");
-}
-
-__device__ __forceinline__ void kn_ldmatrix_x4(uint32_t r[4], const void *smem)
-{
-	asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-		     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-		     : "r"(kn_smem_addr(smem))
-		     : "memory");
-}
-
-__device__ __forceinline__ void kn_mma_bf16(float c[4], const uint32_t a[4], const uint32_t b[2])
-{
-	asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-		     "{%8, %9}, {%0, %1, %2, %3};\n"
-		     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
+#include "kn_ptx.cuh"
 
 // Two floats as a BF16 pair (round to nearest even; lo in the low half, the lower address).
 __device__ __forceinline__ uint32_t kn_pack_bf16x2(float lo, float hi)
@@ -144,7 +106,7 @@ __global__ void __launch_bounds__(KN_MMA_THREADS) kn_mma_kernel(const kn_mma_arg
 			if (a.x_vec) {
 				const bool ok = gm < (size_t)m && gk < k;
 				const uint16_t *src = ok ? a.x + gm * (size_t)k + gk : a.x;
-				kn_cp_async16(dst, src, ok ? 16 : 0);
+				kn_cp_async_16(dst, src, ok ? 16 : 0);
 			} else {
 				uint32_t e[8];
 #pragma unroll
@@ -231,7 +193,7 @@ __global__ void __launch_bounds__(KN_MMA_THREADS) kn_mma_kernel(const kn_mma_arg
 			for (int i = 0; i < MI; i++)
 #pragma unroll
 				for (int j = 0; j < NI; j++)
-					kn_mma_bf16(acc[i][j], af[i], bfr[j]);
+					kn_mma_bf16_16816(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
 		}
 	};
 
@@ -239,7 +201,7 @@ __global__ void __launch_bounds__(KN_MMA_THREADS) kn_mma_kernel(const kn_mma_arg
 	kn_cp_async_commit();
 	load_w(0);
 	store_w(0, 0);
-	kn_cp_async_wait_all();
+	kn_cp_async_wait<0>();
 	__syncthreads();
 	for (int kt = 0; kt < ktiles; kt++) {
 		const int cur = kt & 1, nxt = cur ^ 1;
@@ -253,7 +215,7 @@ __global__ void __launch_bounds__(KN_MMA_THREADS) kn_mma_kernel(const kn_mma_arg
 		compute(cur);
 		if (more)
 			store_w(kt + 1, nxt);
-		kn_cp_async_wait_all();
+		kn_cp_async_wait<0>();
 		__syncthreads();
 	}
 
@@ -315,7 +277,8 @@ static int kn_mma_launch_mi(const kn_mma_args *a, cudaStream_t s, char *err, siz
 {
 	const size_t bm = 32 * MI;
 	const dim3 grid((unsigned)(((size_t)a->m + bm - 1) / bm), (unsigned)(((size_t)a->n + KN_MMA_BN - 1) / KN_MMA_BN));
-	kn_mma_kernel<KIND, MI><<<grid, KN_MMA_THREADS, 0, s>>>(*a);
+	auto k = kn_mma_kernel<KIND, MI>;
+	KN_LAUNCH(k, grid, KN_MMA_THREADS, 0, s, *a);
 	return kn_launch_status("kn_mma_kernel", err, errlen);
 }
 
@@ -329,5 +292,5 @@ static int kn_mma_launch_mi(const kn_mma_args *a, cudaStream_t s, char *err, siz
 		}                                                                                 \
 	}
 
-#endif // __CUDACC__
+#endif // __CUDACC__ || KN_EMU
 #endif

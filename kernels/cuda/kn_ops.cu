@@ -59,8 +59,8 @@ extern "C" int kn_cuda_rmsnorm(void *h_f32, const void *add_bf16, const void *w_
 		return kn_fail(err, errlen, "kn_cuda_rmsnorm: pointer not aligned to its element size");
 	if (!(eps >= 0.0f))
 		return kn_fail(err, errlen, "kn_cuda_rmsnorm: eps must be >= 0");
-	kn_rmsnorm_kernel<<<(unsigned)m, KN_NORM_THREADS, 0, kn_stream(stream)>>>(
-		(float *)h_f32, (const uint16_t *)add_bf16, (const float *)w_f32, (uint16_t *)y_bf16, n, eps);
+	KN_LAUNCH(kn_rmsnorm_kernel, (unsigned)m, KN_NORM_THREADS, 0, kn_stream(stream), (float *)h_f32,
+			(const uint16_t *)add_bf16, (const float *)w_f32, (uint16_t *)y_bf16, n, eps);
 	return kn_launch_status("kn_rmsnorm_kernel", err, errlen);
 }
 
@@ -129,9 +129,9 @@ extern "C" int kn_cuda_qk_norm_rope(void *x_bf16, const void *norm_w_f32, const 
 	if (!(eps >= 0.0f))
 		return kn_fail(err, errlen, "kn_cuda_qk_norm_rope: eps must be >= 0");
 	const unsigned blocks = (unsigned)((threads + 255) / 256);
-	kn_qk_norm_rope_kernel<<<blocks, 256, 0, kn_stream(stream)>>>((uint16_t *)x_bf16, (const float *)norm_w_f32,
-								    (const int32_t *)pos_i32, (const float *)cos_sin_f32,
-								    max_pos, m, n_heads, head_dim, dim, eps);
+	KN_LAUNCH(kn_qk_norm_rope_kernel, blocks, 256, 0, kn_stream(stream), (uint16_t *)x_bf16,
+			(const float *)norm_w_f32, (const int32_t *)pos_i32, (const float *)cos_sin_f32, max_pos, m,
+			n_heads, head_dim, dim, eps);
 	return kn_launch_status("kn_qk_norm_rope_kernel", err, errlen);
 }
 
@@ -166,8 +166,8 @@ extern "C" int kn_cuda_swiglu(const void *gate_up_bf16, void *out_bf16, int m, i
 	const uintptr_t a = (uintptr_t)gate_up_bf16, b = (uintptr_t)out_bf16;
 	if (a < b + total * 2 && b < a + total * 4)
 		return kn_fail(err, errlen, "kn_cuda_swiglu: output overlaps input");
-	kn_swiglu_kernel<<<grid_for(total), 256, 0, kn_stream(stream)>>>((const uint16_t *)gate_up_bf16,
-								       (uint16_t *)out_bf16, n, total);
+	KN_LAUNCH(kn_swiglu_kernel, grid_for(total), 256, 0, kn_stream(stream), (const uint16_t *)gate_up_bf16,
+			(uint16_t *)out_bf16, n, total);
 	return kn_launch_status("kn_swiglu_kernel", err, errlen);
 }
 
@@ -184,7 +184,7 @@ extern "C" int kn_cuda_bf16_to_f32(const void *in_bf16, void *out_f32, size_t co
 		return 0;
 	if (!in_bf16 || !out_f32 || kn_misaligned(in_bf16, 2) || kn_misaligned(out_f32, 4))
 		return kn_fail(err, errlen, "kn_cuda_bf16_to_f32: NULL or misaligned pointer");
-	kn_bf16_to_f32_kernel<<<grid_for(count), 256, 0, kn_stream(stream)>>>((const uint16_t *)in_bf16,
-									    (float *)out_f32, count);
+	KN_LAUNCH(kn_bf16_to_f32_kernel, grid_for(count), 256, 0, kn_stream(stream), (const uint16_t *)in_bf16,
+			(float *)out_f32, count);
 	return kn_launch_status("kn_bf16_to_f32_kernel", err, errlen);
 }
