@@ -31,15 +31,19 @@ static const kind_t kinds[] = {
  * GEMV: f32 sums of exact products; BF16 output adds one rounding (NMSE ≈ 1.3e-6).
  * MMA and CUBLAS: weights enter the tensor cores as BF16; GROUP scales (MMA) and all scales
  * (CUBLAS) are rounded into them, a relative error ≤ 2^-9 per weight (NMSE ≈ 1.3e-6 again).
- * FP8: against the reference on the same quantized x; tensor-core FP8 accumulation. */
+ * FP8: against the reference on the same quantized x; tensor-core FP8 accumulation.
+ * With SwiGLU two such dot products combine, and over short k (36) an output can be small next
+ * to its terms, so a handful of outputs carries NMSE ~3e-5 (seen on the CPU emulator for
+ * CUBLAS f8-row n 34 k 36): MMA/CUBLAS limits leave 3× room. A wrong fragment layout or scale
+ * gives errors of order 1; Hopper's FP8 accumulation is not exactly f32, hence 1e-5 there. */
 static const struct {
 	kn_gemm_algo algo;
 	double nmse_bf16, nmse_f32, max_rel_bf16, max_rel_f32;
 } limits[] = {
 	{KN_GEMM_GEMV, 1e-5, 1e-9, 1.0 / 256, 1e-5},
-	{KN_GEMM_MMA, 2e-5, 2e-5, 1.0 / 128, 1.0 / 128},
-	{KN_GEMM_CUBLAS, 2e-5, 2e-5, 1.0 / 128, 1.0 / 128},
-	{KN_GEMM_FP8, 1e-5, 1e-7, 1.0 / 128, 1e-3},
+	{KN_GEMM_MMA, 1e-4, 1e-4, 1.0 / 64, 1.0 / 64},
+	{KN_GEMM_CUBLAS, 1e-4, 1e-4, 1.0 / 64, 1.0 / 64},
+	{KN_GEMM_FP8, 1e-5, 1e-5, 1.0 / 128, 1e-2},
 };
 #define N_ALGOS (sizeof limits / sizeof *limits)
 
