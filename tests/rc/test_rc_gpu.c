@@ -144,7 +144,7 @@ static void compare_kind(size_t kd, rc_kv_type kv, int algo)
 	pair p = open_pair(name, shaped(kinds[kd].spec), algo);
 	rt_state *cs;
 	rt_error re;
-	assert_int_equal(rt_state_create(p.cpu, &(rt_state_opts){CTX, 64, kv == RC_KV_BF16 ? KN_KV_BF16 : KN_KV_F32}, &cs, &re),
+	assert_int_equal(rt_state_create(p.cpu, &(rt_state_opts){CTX, 64, kv == RC_KV_BF16 ? KN_KV_BF16 : KN_KV_F8}, &cs, &re),
 			 RT_OK);
 	rc_state *gs, *gn;
 	RC(rc_state_create(p.g, &(rc_state_opts){.ctx = CTX, .n_seq = 3, .kv_type = kv, .prefill_chunk = 32}, &gs, err));
@@ -238,10 +238,12 @@ static void test_logits(void **state)
 	assert_int_equal(fails, 0);
 }
 
-/* 256 greedy tokens: the same argmax as the CPU at every step (BF16 weights, BF16 KV on both). A
- * flip where the CPU's top two logits are within 1e-3 of each other is reported, not failed: the
- * GPU's BF16 activations legitimately reorder such near-ties, and the sequences diverge after it,
- * so the comparison stops there. */
+/* 256 greedy tokens: the same argmax as the CPU at every step (BF16 weights, BF16 KV on both). The
+ * GPU keeps activations in BF16 between ops where the CPU keeps f32, which moves logits by about
+ * 1 % of their spread on these random models (NMSE ~2e-4, measured on the CPU emulator). A flip is
+ * therefore explained, reported and ends the comparison (the sequences diverge after it) only
+ * when the CPU's top-two margin is below twice that step's largest |GPU − CPU| logit difference;
+ * any other flip fails. At least 32 steps must agree before an explained flip. */
 static void test_greedy(void **state)
 {
 	(void)state;
@@ -258,12 +260,15 @@ static void test_greedy(void **state)
 	RC(rc_forward(p.g, gs, 0, t, PROMPT, 0, RT_LOGITS_LAST, gl, err));
 	size_t pos = PROMPT;
 	for (int s = 0; s < GREEDY; s++, pos++) {
-		double margin;
+		double margin, maxdiff = 0;
 		int32_t a = (int32_t)argmax(rl, VOCAB, &margin), b = (int32_t)argmax(gl, VOCAB, NULL);
+		for (size_t i = 0; i < VOCAB; i++)
+			maxdiff = fmax(maxdiff, fabs((double)gl[i] - (double)rl[i]));
 		if (a != b) {
-			printf("%s greedy step %d: CPU %d, GPU %d, CPU margin %.3g\n", margin < 1e-3 ? "near-tie" : "FAIL", s, a,
-			       b, margin);
-			assert_true(margin < 1e-3);
+			bool explained = margin < 2 * maxdiff && s >= 32;
+			printf("%s greedy step %d: CPU %d, GPU %d, CPU margin %.3g, max |GPU - CPU| logit %.3g\n",
+			       explained ? "explained flip at" : "FAIL", s, a, b, margin, maxdiff);
+			assert_true(explained);
 			break;
 		}
 		assert_int_equal(rt_forward(p.cpu, cs, &a, 1, pos, RT_LOGITS_LAST, rl, &re), RT_OK);
