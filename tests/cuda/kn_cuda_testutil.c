@@ -136,3 +136,22 @@ void kct_check(const char *label, kct_err e, double nmse_max, double max_rel)
 		fail_msg("%s: %zu non-finite, nmse %.3g (limit %.3g), max_abs %.3g at %zu (limit %.3g)", label, e.n_nan,
 			 e.nmse, nmse_max, e.max_abs, e.worst, max_rel * e.ref_max);
 }
+
+void *kct_residual(void *rh, void *yd, size_t mn, int f32, int inplace, uint64_t seed, kn_cuda_epilogue *ep)
+{
+	size_t ysz = f32 ? 4 : 2;
+	if (f32)
+		for (size_t i = 0; i < mn; i++)
+			((float *)rh)[i] = (float)(tu_rng_normal(&(tu_rng){seed * 31 + i}) * 0.5);
+	else
+		kct_fill_bf16(rh, mn, seed + 7, 0.5);
+	if (inplace) {
+		kct_h2d(yd, rh, mn * ysz);
+		ep->residual = yd;
+		return NULL;
+	}
+	void *rd = kct_dalloc(mn * ysz);
+	kct_h2d(rd, rh, mn * ysz);
+	ep->residual = rd;
+	return rd;
+}

@@ -23,6 +23,9 @@ void kct_sync(void);
 /* Seeded data, never all zero: BF16 ~ N(0, sd); int8 codes in −127..127; finite E4M3 codes;
  * scales positive in [lo, hi). Parallel over chunks when OpenMP is on (seed per chunk). */
 void kct_fill_bf16(uint16_t *p, size_t n, uint64_t seed, double sd);
+/* A random residual of mn outputs (f32 or BF16) in rh, uploaded for ep: into yd itself when
+ * inplace, else into a new device buffer returned for the caller to free (NULL when inplace). */
+void *kct_residual(void *rh, void *yd, size_t mn, int f32, int inplace, uint64_t seed, kn_cuda_epilogue *ep);
 void kct_fill_i8(int8_t *p, size_t n, uint64_t seed);
 void kct_fill_e4m3(uint8_t *p, size_t n, uint64_t seed);
 void kct_fill_scales(float *p, size_t n, uint64_t seed, float lo, float hi);

@@ -182,19 +182,7 @@ static void run_case(const kind_t *kd, const wcase *wc, const double *ref_all, c
 	kct_poison(yd, mn * ysz);
 	kn_cuda_epilogue ep = {.out_f32 = f32, .residual = NULL, .swiglu = sw};
 	if (flags & (F_RESID | F_RESID_INPLACE)) {
-		if (f32)
-			for (size_t i = 0; i < mn; i++)
-				((float *)rh)[i] = (float)(tu_rng_normal(&(tu_rng){seed * 31 + i}) * 0.5);
-		else
-			kct_fill_bf16(rh, mn, seed + 7, 0.5);
-		if (flags & F_RESID_INPLACE) {
-			kct_h2d(yd, rh, mn * ysz);
-			ep.residual = yd;
-		} else {
-			rd = kct_dalloc(mn * ysz);
-			kct_h2d(rd, rh, mn * ysz);
-			ep.residual = rd;
-		}
+		rd = kct_residual(rh, yd, mn, f32, flags & F_RESID_INPLACE, seed, &ep);
 	}
 	char err[512] = "";
 	if (kn_cuda_matmul(blas, &wc->gpu, xd, yd, m, &ep, algo, NULL, err, sizeof err))
