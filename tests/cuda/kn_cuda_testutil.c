@@ -155,3 +155,10 @@ void *kct_residual(void *rh, void *yd, size_t mn, int f32, int inplace, uint64_t
 	ep->residual = rd;
 	return rd;
 }
+
+uint32_t kct_bits(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	return u;
+}

@@ -17,7 +17,8 @@ int kct_require_gpu(void);
 void *kct_dalloc(size_t bytes);
 void kct_h2d(void *dst, const void *src, size_t bytes);
 void kct_d2h(void *dst, const void *src, size_t bytes);
-void kct_poison(void *dst, size_t bytes); /* 0xFF bytes: NaN in BF16 and F32 */
+void kct_poison(void *dst, size_t bytes);
+uint32_t kct_bits(float f); /* the binary32 bit pattern, for bit-exact comparisons */ /* 0xFF bytes: NaN in BF16 and F32 */
 void kct_sync(void);
 
 /* Seeded data, never all zero: BF16 ~ N(0, sd); int8 codes in −127..127; finite E4M3 codes;

@@ -301,12 +301,6 @@ static void test_gemm_chunks(void **state)
 	blas = big;
 }
 
-static uint32_t bits(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof u);
-	return u;
-}
 
 /* kn_cuda_dequant_rows_bf16 = bf16(kn_dequant_row), and kn_cuda_quant_rows_f8 = kn_kv_f8_* on the
  * host, bit for bit (including an all-zero row and huge / tiny values). */
@@ -368,7 +362,7 @@ static void test_exact_helpers(void **state)
 	kct_d2h(cgot, cd, (size_t)m * k8);
 	kct_d2h(sgot, sd, sizeof sgot);
 	for (int i = 0; i < m; i++) {
-		if (bits(sgot[i]) != bits(sref[i]))
+		if (kct_bits(sgot[i]) != kct_bits(sref[i]))
 			fail_msg("quant f8 row %d: scale %a want %a", i, (double)sgot[i], (double)sref[i]);
 		for (int c = 0; c < k8; c++)
 			if (cgot[i * k8 + c] != cref[i * k8 + c])

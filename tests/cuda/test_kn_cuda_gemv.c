@@ -262,12 +262,6 @@ static void test_gemv_8b_shapes(void **state)
 	}
 }
 
-static uint32_t bits(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof u);
-	return u;
-}
 
 /* Dequantization on the device equals kn_dequant_row bit for bit, including int8 −128, all
  * E4M3 codes and extreme scales (subnormal, zero, huge). */
@@ -302,7 +296,7 @@ static void test_dequant_exact(void **state)
 			kct_sync();
 			kct_d2h(got, d, ranges[q][1] * k * sizeof *got);
 			for (size_t i = 0; i < ranges[q][1] * k; i++)
-				if (bits(got[i]) != bits(ref[ranges[q][0] * k + i]))
+				if (kct_bits(got[i]) != kct_bits(ref[ranges[q][0] * k + i]))
 					fail_msg("dequant %s row %zu col %zu: gpu %a, cpu %a", kinds[kd].name,
 						 ranges[q][0] + i / k, i % k, (double)got[i], (double)ref[ranges[q][0] * k + i]);
 		}
@@ -323,7 +317,7 @@ static void test_dequant_exact(void **state)
 				if (ids[i] < 0 || (size_t)ids[i] >= n) {
 					if (!isnan(g))
 						fail_msg("embed id %d col %zu: %a, want NaN", ids[i], c, (double)g);
-				} else if (bits(g) != bits(ref[(size_t)ids[i] * k + c])) {
+				} else if (kct_bits(g) != kct_bits(ref[(size_t)ids[i] * k + c])) {
 					fail_msg("embed %s id %d col %zu: gpu %a, cpu %a", kinds[kd].name, ids[i], c, (double)g,
 						 (double)ref[(size_t)ids[i] * k + c]);
 				}

@@ -40,14 +40,7 @@ static int setup(void **state)
 {
 	tmp_dir = tu_mkdtemp("gencuda");
 	model_path = tu_path_join(tmp_dir, "m.bale");
-	char cmd[4096];
-	snprintf(cmd, sizeof cmd, "'%s' convert '%s' -o '%s' --weights int8 --quiet", bale_bin(),
-		 BALE_TEST_DATA "/logits/qwen3-yarn", model_path);
-	char *so = NULL, *se = NULL;
-	int rc = tu_run(cmd, &so, &se);
-	if (rc != 0)
-		fprintf(stderr, "%s failed (%d): %s\n", cmd, rc, se ? se : "");
-	free(so), free(se);
+	int rc = tu_bale_convert(bale_bin(), BALE_TEST_DATA "/logits/qwen3-yarn", model_path, "int8");
 	json_t *j = json_load_file(BALE_TEST_DATA "/logits/qwen3-yarn/logits.json", 0, NULL);
 	if (!j)
 		return -1;

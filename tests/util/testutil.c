@@ -193,3 +193,16 @@ const char *tu_shared_dir(void)
 	snprintf(buf, sizeof buf, "%s", d);
 	return buf;
 }
+
+int tu_bale_convert(const char *bin, const char *src, const char *dst, const char *weights)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd, "'%s' convert '%s' -o '%s' --weights %s --quiet", bin, src, dst, weights);
+	char *so = NULL, *se = NULL;
+	int rc = tu_run(cmd, &so, &se);
+	if (rc != 0)
+		fprintf(stderr, "%s failed (%d): %s\n", cmd, rc, se ? se : "");
+	free(so);
+	free(se);
+	return rc;
+}

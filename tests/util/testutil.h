@@ -31,6 +31,9 @@ int tu_file_exists(const char *path);
 /* Runs a shell command, capturing stdout and stderr into malloc'ed strings (may be NULL).
  * Returns the exit status, or -1 if it did not exit normally. */
 int tu_run(const char *cmd, char **out, char **errout);
+/* `bale convert SRC -o DST --weights W --quiet` with the binary BIN; 0 on success, else the
+ * exit status (the command and its stderr are printed). */
+int tu_bale_convert(const char *bin, const char *src, const char *dst, const char *weights);
 /* Directory with ../shared/fixtures, or NULL when absent (tests then skip). */
 const char *tu_shared_dir(void);
 
